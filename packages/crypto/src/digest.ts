@@ -1,0 +1,24 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { encode, type Value } from './encoding.js'
+
+export const DIGEST_BYTES = 32
+
+/** SHA-256 of raw bytes. */
+export function sha256(data: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(data).digest())
+}
+
+/** SHA-256 of a value's canonical encoding: the digest every replica computes alike. */
+export function digestOf(value: Value): Uint8Array {
+  return sha256(encode(value))
+}
+
+/** HMAC-SHA256, for pairwise MAC authenticators. */
+export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return new Uint8Array(createHmac('sha256', key).update(data).digest())
+}
+
+/** Constant-time equality of byte strings (false for different lengths). */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b)
+}

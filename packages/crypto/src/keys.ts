@@ -1,0 +1,154 @@
+/**
+ * Ed25519 keys. One 32-byte seed per replica gives both its protocol signing key and its libp2p
+ * identity (the libp2p peer id is derived from the same public key), so the transport's
+ * authenticated `from` and the signatures inside messages name the same member.
+ */
+import { type KeyObject, createPrivateKey, createPublicKey, randomBytes, sign, verify } from 'node:crypto'
+import { toString as bytesToString, fromString as bytesFromString } from 'uint8arrays'
+import { KeyError } from './errors.js'
+
+export const PUBLIC_KEY_BYTES = 32
+export const SEED_BYTES = 32
+export const SIGNATURE_BYTES = 64
+
+// DER prefixes of PKCS#8 and SPKI wrappers around raw Ed25519 keys (RFC 8410).
+const PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20])
+const SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])
+
+export interface KeyPair {
+  readonly seed: Uint8Array
+  readonly publicKey: Uint8Array
+  readonly privateKeyObject: KeyObject
+  readonly publicKeyObject: KeyObject
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Buffer {
+  return Buffer.concat([a, b])
+}
+
+export function keyPairFromSeed(seed: Uint8Array): KeyPair {
+  if (!(seed instanceof Uint8Array) || seed.length !== SEED_BYTES) {
+    throw new KeyError('malformed-key', `an Ed25519 seed is ${SEED_BYTES} bytes`)
+  }
+  const privateKeyObject = createPrivateKey({ key: concat(PKCS8_PREFIX, seed), format: 'der', type: 'pkcs8' })
+  const publicKeyObject = createPublicKey(privateKeyObject)
+  const jwk = publicKeyObject.export({ format: 'jwk' })
+  const publicKey = bytesFromString(jwk.x as string, 'base64url')
+  return { seed: Uint8Array.from(seed), publicKey, privateKeyObject, publicKeyObject }
+}
+
+/** A fresh key pair from the OS's randomness (key generation is a host action, never in the core). */
+export function generateKeyPair(): KeyPair {
+  return keyPairFromSeed(new Uint8Array(randomBytes(SEED_BYTES)))
+}
+
+const publicKeyCache = new Map<string, KeyObject>()
+const PUBLIC_KEY_CACHE_LIMIT = 4096
+
+/** The node:crypto key object for a raw public key; cached because creating one costs ~10 µs. */
+export function publicKeyObject(publicKey: Uint8Array): KeyObject {
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== PUBLIC_KEY_BYTES) {
+    throw new KeyError('malformed-key', `an Ed25519 public key is ${PUBLIC_KEY_BYTES} bytes`)
+  }
+  const id = bytesToString(publicKey, 'base16')
+  let key = publicKeyCache.get(id)
+  if (key === undefined) {
+    try {
+      key = createPublicKey({ key: concat(SPKI_PREFIX, publicKey), format: 'der', type: 'spki' })
+    } catch (err) {
+      throw new KeyError('malformed-key', `not an Ed25519 public key: ${(err as Error).message}`)
+    }
+    if (publicKeyCache.size >= PUBLIC_KEY_CACHE_LIMIT) publicKeyCache.clear()
+    publicKeyCache.set(id, key)
+  }
+  return key
+}
+
+export function signBytes(keyPair: KeyPair, data: Uint8Array): Uint8Array {
+  return new Uint8Array(sign(null, data, keyPair.privateKeyObject))
+}
+
+/** True only for a valid signature; malformed keys or signatures are simply invalid, never thrown. */
+export function verifyBytes(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
+  if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) return false
+  let key: KeyObject
+  try {
+    key = publicKeyObject(publicKey)
+  } catch {
+    return false
+  }
+  try {
+    return verify(null, data, key, signature)
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The libp2p peer id of an Ed25519 public key, as libp2p prints it ("12D3KooW…"): the identity
+ * multihash of the protobuf-encoded public key, in base58btc.
+ */
+export function peerIdOf(publicKey: Uint8Array): string {
+  if (publicKey.length !== PUBLIC_KEY_BYTES) throw new KeyError('malformed-key', 'an Ed25519 public key is 32 bytes')
+  const protobuf = new Uint8Array(4 + PUBLIC_KEY_BYTES)
+  protobuf.set([0x08, 0x01, 0x12, PUBLIC_KEY_BYTES])
+  protobuf.set(publicKey, 4)
+  const multihash = new Uint8Array(2 + protobuf.length)
+  multihash.set([0x00, protobuf.length])
+  multihash.set(protobuf, 2)
+  return bytesToString(multihash, 'base58btc')
+}
+
+/** Lower-case hex: how keys appear in config and key files. */
+export function toHex(bytes: Uint8Array): string {
+  return bytesToString(bytes, 'base16')
+}
+
+/** Strict hex parse: lower- or upper-case, even length, exactly `length` bytes when given. */
+export function fromHex(text: string, length?: number): Uint8Array {
+  if (typeof text !== 'string' || !/^(?:[0-9a-fA-F]{2})*$/.test(text)) {
+    throw new KeyError('malformed-key', 'not a hex string')
+  }
+  const bytes = bytesFromString(text.toLowerCase(), 'base16')
+  if (length !== undefined && bytes.length !== length) {
+    throw new KeyError('malformed-key', `expected ${length} bytes of hex, got ${bytes.length}`)
+  }
+  return bytes
+}
+
+/** The on-disk form of a replica's key. */
+export interface KeyFile {
+  readonly type: 'ed25519'
+  readonly id: string
+  readonly seed: string
+  readonly publicKey: string
+}
+
+export function keyFileOf(id: string, keyPair: KeyPair): KeyFile {
+  return { type: 'ed25519', id, seed: toHex(keyPair.seed), publicKey: toHex(keyPair.publicKey) }
+}
+
+export function serializeKeyFile(id: string, keyPair: KeyPair): string {
+  return `${JSON.stringify(keyFileOf(id, keyPair), null, 2)}\n`
+}
+
+/** Parses and checks a key file: the seed must derive the public key it claims. */
+export function parseKeyFile(text: string): { id: string; keyPair: KeyPair } {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    throw new KeyError('malformed-key-file', `key file is not JSON: ${(err as Error).message}`)
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new KeyError('malformed-key-file', 'key file is not an object')
+  const obj = raw as Record<string, unknown>
+  if (obj.type !== 'ed25519') throw new KeyError('malformed-key-file', 'type: expected "ed25519"')
+  if (typeof obj.id !== 'string' || obj.id.length === 0) throw new KeyError('malformed-key-file', 'id: expected a non-empty string')
+  if (typeof obj.seed !== 'string') throw new KeyError('malformed-key-file', 'seed: expected hex')
+  if (typeof obj.publicKey !== 'string') throw new KeyError('malformed-key-file', 'publicKey: expected hex')
+  const keyPair = keyPairFromSeed(fromHex(obj.seed, SEED_BYTES))
+  if (toHex(keyPair.publicKey) !== obj.publicKey.toLowerCase()) {
+    throw new KeyError('key-mismatch', 'publicKey does not match the seed')
+  }
+  return { id: obj.id, keyPair }
+}
