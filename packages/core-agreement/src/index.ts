@@ -1,0 +1,37 @@
+/**
+ * @packageDocumentation
+ * CLBFT (Castro–Liskov PBFT) inside one group, as an I/O-free state machine in the manner of
+ * etcd-io/raft: `Replica` and `Client` take `step(from, bytes)` and `tick(now)` and hand their
+ * effects out through `ready()`. Hosts (the simulator, the libp2p runtime) carry them out.
+ */
+export { Replica, type ReplicaInit, type ReplicaStatus, STATE_CHUNK_BYTES, MAX_STATE_BYTES } from './replica.js'
+export { Client, type ClientInit, type ClientConfig, type CompletedRequest, ClientBusyError, DEFAULT_CLIENT_CONFIG } from './client.js'
+export { type ReplicaConfig, DEFAULT_CONFIG, resolveConfig, ConfigurationError } from './config.js'
+export { type MessageLimits, DEFAULT_LIMITS } from './limits.js'
+export type { Executor, ExecutionContext } from './executor.js'
+export { type Storage, type PersistOp, type PersistedState, type PersistedEntry, type PersistedCheckpoint, MemoryStorage } from './storage.js'
+export type { Ready, Outbound, ExecutedBatch, ExecutedRequest, ReplicaEvent } from './ready.js'
+export {
+  type Message,
+  type MessageType,
+  type Request,
+  type Batch,
+  type PrePrepare,
+  type Prepare,
+  type Commit,
+  type Checkpoint,
+  type Reply,
+  type Status,
+  type ViewChange,
+  type NewView,
+  type CheckpointProof,
+  type PreparedProof,
+  encodeMessage,
+  decodeMessage,
+  requestDigest,
+  prePrepareStatement,
+  prepareStatement,
+  checkpointStatement,
+  viewChangeStatement,
+} from './messages.js'
+export { digestOfBatch, primaryOf, selectNewView } from './proofs.js'

@@ -1,0 +1,364 @@
+/**
+ * The messages of CLBFT inside one group, their canonical encoding and their validating decoder.
+ *
+ * Signed statements are digests of small canonical maps that name their kind (`t`) and group,
+ * so a signature for one purpose can never be replayed for another. The sender of a message is
+ * the transport's authenticated `from`; signatures are carried only by what is forwarded as proof
+ * (requests, pre-prepares, prepares, checkpoints, view changes).
+ */
+import {
+  DecodeError,
+  DIGEST_BYTES,
+  SIGNATURE_BYTES,
+  type Value,
+  type ValueMap,
+  asArray,
+  asBool,
+  asBytes,
+  asMap,
+  asString,
+  asUint,
+  decode,
+  digestOf,
+  encode,
+  certificateFromValue,
+  certificateToValue,
+  type QuorumCertificate,
+} from '@bftrc/crypto'
+import type { MessageLimits } from './limits.js'
+
+export interface Request {
+  readonly client: string
+  /** Strictly increasing per client: the exactly-once key. */
+  readonly timestamp: number
+  readonly op: Uint8Array
+  readonly readOnly: boolean
+  /** Only for open clients not listed in the membership: the key the client id is derived from. */
+  readonly publicKey?: Uint8Array
+  readonly signature: Uint8Array
+}
+
+/** A batch ordered at one sequence number: the primary's agreed time stamp and the requests. */
+export interface Batch {
+  readonly stamp: number
+  readonly requests: readonly Request[]
+}
+
+export interface PrePrepare {
+  readonly t: 'pre-prepare'
+  readonly view: number
+  readonly seq: number
+  readonly batch: Batch
+  /** Primary's signature over prePrepareStatement(group, view, seq, batchDigest). */
+  readonly signature: Uint8Array
+}
+
+export interface Prepare {
+  readonly t: 'prepare'
+  readonly view: number
+  readonly seq: number
+  readonly digest: Uint8Array
+  readonly signature: Uint8Array
+}
+
+export interface Commit {
+  readonly t: 'commit'
+  readonly view: number
+  readonly seq: number
+  readonly digest: Uint8Array
+}
+
+export interface Checkpoint {
+  readonly t: 'checkpoint'
+  readonly seq: number
+  /** Digest of the replica's checkpoint state (application snapshot + exactly-once table). */
+  readonly digest: Uint8Array
+  readonly signature: Uint8Array
+}
+
+export interface RequestMessage {
+  readonly t: 'request'
+  readonly request: Request
+}
+
+export interface Reply {
+  readonly t: 'reply'
+  readonly view: number
+  readonly timestamp: number
+  readonly readOnly: boolean
+  readonly resultDigest: Uint8Array
+  /** Present from the designated replier, on retransmissions, and for read-only replies. */
+  readonly result?: Uint8Array
+}
+
+/** "Here is how far I am": a replica that waits too long asks its peers to resend what it misses. */
+export interface Status {
+  readonly t: 'status'
+  readonly view: number
+  /** False while the sender waits for the NEW-VIEW of `view`. */
+  readonly active: boolean
+  readonly lastExecuted: number
+  readonly stable: number
+}
+
+/** A prepared certificate: the pre-prepare and 2f prepares from distinct backups, same view, seq, digest. */
+export interface PreparedProof {
+  readonly prePrepare: PrePrepare
+  readonly prepares: QuorumCertificate
+}
+
+export interface CheckpointProof {
+  readonly seq: number
+  readonly digest: Uint8Array
+  /** 2f+1 checkpoint signatures; absent only for the genesis checkpoint at seq 0. */
+  readonly certificate?: QuorumCertificate
+}
+
+export interface ViewChange {
+  readonly t: 'view-change'
+  readonly view: number
+  readonly stable: CheckpointProof
+  readonly prepared: readonly PreparedProof[]
+  readonly signature: Uint8Array
+}
+
+export interface NewView {
+  readonly t: 'new-view'
+  readonly view: number
+  /** 2f+1 signed view changes for `view`, indexed by sender. */
+  readonly viewChanges: ReadonlyArray<{ readonly replica: number; readonly viewChange: ViewChange }>
+  /** The pre-prepares the new primary re-issues for the window above the chosen checkpoint. */
+  readonly prePrepares: readonly PrePrepare[]
+}
+
+/** A stable checkpoint's proof, sent to a replica whose status shows it is behind it. */
+export interface Stable {
+  readonly t: 'stable'
+  readonly proof: CheckpointProof
+}
+
+/** Asks for the stable checkpoint's state (`seq`, `digest`), one chunk at a time. */
+export interface FetchState {
+  readonly t: 'fetch-state'
+  readonly seq: number
+  readonly digest: Uint8Array
+  readonly chunk: number
+}
+
+export interface StateChunk {
+  readonly t: 'state-chunk'
+  readonly seq: number
+  readonly digest: Uint8Array
+  readonly chunk: number
+  readonly chunks: number
+  readonly data: Uint8Array
+}
+
+export type Message =
+  | RequestMessage
+  | PrePrepare
+  | Prepare
+  | Commit
+  | Checkpoint
+  | Reply
+  | Status
+  | ViewChange
+  | NewView
+  | Stable
+  | FetchState
+  | StateChunk
+
+export type MessageType = Message['t']
+
+// ---- statements (what gets signed or hashed) ----
+
+export function requestStatement(r: Omit<Request, 'signature'>): ValueMap {
+  return { t: 'request', client: r.client, timestamp: r.timestamp, op: r.op, readOnly: r.readOnly, publicKey: r.publicKey }
+}
+
+export function requestDigest(r: Omit<Request, 'signature'>): Uint8Array {
+  return digestOf(requestStatement(r))
+}
+
+export function batchDigest(stamp: number, requestDigests: readonly Uint8Array[]): Uint8Array {
+  return digestOf({ t: 'batch', stamp, requests: requestDigests })
+}
+
+export function prePrepareStatement(group: string, view: number, seq: number, digest: Uint8Array): Uint8Array {
+  return digestOf({ t: 'pre-prepare', group, view, seq, digest })
+}
+
+export function prepareStatement(group: string, view: number, seq: number, digest: Uint8Array): Uint8Array {
+  return digestOf({ t: 'prepare', group, view, seq, digest })
+}
+
+export function checkpointStatement(group: string, seq: number, digest: Uint8Array): Uint8Array {
+  return digestOf({ t: 'checkpoint', group, seq, digest })
+}
+
+export function viewChangeStatement(group: string, vc: Omit<ViewChange, 'signature' | 't'>): Uint8Array {
+  return digestOf({ t: 'view-change', group, body: viewChangeBody(vc) })
+}
+
+// ---- encoding ----
+
+function requestToValue(r: Request): ValueMap {
+  return { client: r.client, timestamp: r.timestamp, op: r.op, readOnly: r.readOnly, publicKey: r.publicKey, signature: r.signature }
+}
+
+function prePrepareToValue(m: PrePrepare): ValueMap {
+  return { t: m.t, view: m.view, seq: m.seq, stamp: m.batch.stamp, requests: m.batch.requests.map(requestToValue), signature: m.signature }
+}
+
+function checkpointProofToValue(p: CheckpointProof): ValueMap {
+  return { seq: p.seq, digest: p.digest, certificate: p.certificate === undefined ? undefined : certificateToValue(p.certificate) }
+}
+
+function viewChangeBody(vc: Omit<ViewChange, 'signature' | 't'>): ValueMap {
+  return {
+    view: vc.view,
+    stable: checkpointProofToValue(vc.stable),
+    prepared: vc.prepared.map((p) => ({ prePrepare: prePrepareToValue(p.prePrepare), prepares: certificateToValue(p.prepares) })),
+  }
+}
+
+function toValue(m: Message): ValueMap {
+  switch (m.t) {
+    case 'request':
+      return { t: m.t, request: requestToValue(m.request) }
+    case 'pre-prepare':
+      return prePrepareToValue(m)
+    case 'view-change':
+      return { t: m.t, ...viewChangeBody(m), signature: m.signature }
+    case 'stable':
+      return { t: m.t, proof: checkpointProofToValue(m.proof) }
+    case 'new-view':
+      return {
+        t: m.t,
+        view: m.view,
+        viewChanges: m.viewChanges.map((v) => ({ replica: v.replica, viewChange: toValue(v.viewChange) })),
+        prePrepares: m.prePrepares.map(prePrepareToValue),
+      }
+    default:
+      return m as unknown as ValueMap
+  }
+}
+
+export function encodeMessage(m: Message): Uint8Array {
+  return encode(toValue(m))
+}
+
+// ---- decoding ----
+
+function readRequest(v: Value | undefined, field: string, limits: MessageLimits): Request {
+  const m = asMap(v, field)
+  const publicKey = m.publicKey === undefined ? undefined : asBytes(m.publicKey, `${field}.publicKey`, 32)
+  return {
+    client: asString(m.client, `${field}.client`, limits.maxClientIdLength),
+    timestamp: asUint(m.timestamp, `${field}.timestamp`),
+    op: asBytes(m.op, `${field}.op`, undefined, limits.maxOpBytes),
+    readOnly: asBool(m.readOnly, `${field}.readOnly`),
+    ...(publicKey !== undefined ? { publicKey } : {}),
+    signature: asBytes(m.signature, `${field}.signature`, SIGNATURE_BYTES),
+  }
+}
+
+function readPrePrepare(m: ValueMap, field: string, limits: MessageLimits): PrePrepare {
+  const requests = asArray(m.requests, `${field}.requests`, limits.maxBatchRequests).map((r, i) => readRequest(r, `${field}.requests[${i}]`, limits))
+  return {
+    t: 'pre-prepare',
+    view: asUint(m.view, `${field}.view`),
+    seq: asUint(m.seq, `${field}.seq`),
+    batch: { stamp: asUint(m.stamp, `${field}.stamp`), requests },
+    signature: asBytes(m.signature, `${field}.signature`, SIGNATURE_BYTES),
+  }
+}
+
+function readDigest(v: Value | undefined, field: string): Uint8Array {
+  return asBytes(v, field, DIGEST_BYTES)
+}
+
+function readCheckpointProof(v: Value | undefined, field: string): CheckpointProof {
+  const m = asMap(v, field)
+  return {
+    seq: asUint(m.seq, `${field}.seq`),
+    digest: readDigest(m.digest, `${field}.digest`),
+    ...(m.certificate !== undefined ? { certificate: certificateFromValue(m.certificate, `${field}.certificate`) } : {}),
+  }
+}
+
+function readViewChange(m: ValueMap, field: string, limits: MessageLimits): ViewChange {
+  const prepared = asArray(m.prepared, `${field}.prepared`, limits.maxViewChangeEntries).map((p, i) => {
+    const pm = asMap(p, `${field}.prepared[${i}]`)
+    return {
+      prePrepare: readPrePrepare(asMap(pm.prePrepare, `${field}.prepared[${i}].prePrepare`), `${field}.prepared[${i}].prePrepare`, limits),
+      prepares: certificateFromValue(pm.prepares, `${field}.prepared[${i}].prepares`),
+    }
+  })
+  return {
+    t: 'view-change',
+    view: asUint(m.view, `${field}.view`),
+    stable: readCheckpointProof(m.stable, `${field}.stable`),
+    prepared,
+    signature: asBytes(m.signature, `${field}.signature`, SIGNATURE_BYTES),
+  }
+}
+
+function readMessage(m: ValueMap, limits: MessageLimits): Message {
+  const t = asString(m.t, 't', 32)
+  switch (t) {
+    case 'request':
+      return { t, request: readRequest(m.request, 'request', limits) }
+    case 'pre-prepare':
+      return readPrePrepare(m, 'pre-prepare', limits)
+    case 'prepare':
+      return { t, view: asUint(m.view, 'view'), seq: asUint(m.seq, 'seq'), digest: readDigest(m.digest, 'digest'), signature: asBytes(m.signature, 'signature', SIGNATURE_BYTES) }
+    case 'commit':
+      return { t, view: asUint(m.view, 'view'), seq: asUint(m.seq, 'seq'), digest: readDigest(m.digest, 'digest') }
+    case 'checkpoint':
+      return { t, seq: asUint(m.seq, 'seq'), digest: readDigest(m.digest, 'digest'), signature: asBytes(m.signature, 'signature', SIGNATURE_BYTES) }
+    case 'reply': {
+      const result = m.result === undefined ? undefined : asBytes(m.result, 'result', undefined, limits.maxOpBytes)
+      return {
+        t,
+        view: asUint(m.view, 'view'),
+        timestamp: asUint(m.timestamp, 'timestamp'),
+        readOnly: asBool(m.readOnly, 'readOnly'),
+        resultDigest: readDigest(m.resultDigest, 'resultDigest'),
+        ...(result !== undefined ? { result } : {}),
+      }
+    }
+    case 'status':
+      return { t, view: asUint(m.view, 'view'), active: asBool(m.active, 'active'), lastExecuted: asUint(m.lastExecuted, 'lastExecuted'), stable: asUint(m.stable, 'stable') }
+    case 'stable':
+      return { t, proof: readCheckpointProof(m.proof, 'proof') }
+    case 'view-change':
+      return readViewChange(m, 'view-change', limits)
+    case 'new-view': {
+      const viewChanges = asArray(m.viewChanges, 'viewChanges', 256).map((v, i) => {
+        const vm = asMap(v, `viewChanges[${i}]`)
+        return { replica: asUint(vm.replica, `viewChanges[${i}].replica`, 255), viewChange: readViewChange(asMap(vm.viewChange, `viewChanges[${i}].viewChange`), `viewChanges[${i}].viewChange`, limits) }
+      })
+      const prePrepares = asArray(m.prePrepares, 'prePrepares', limits.maxViewChangeEntries).map((p, i) => readPrePrepare(asMap(p, `prePrepares[${i}]`), `prePrepares[${i}]`, limits))
+      return { t, view: asUint(m.view, 'view'), viewChanges, prePrepares }
+    }
+    case 'fetch-state':
+      return { t, seq: asUint(m.seq, 'seq'), digest: readDigest(m.digest, 'digest'), chunk: asUint(m.chunk, 'chunk') }
+    case 'state-chunk':
+      return {
+        t,
+        seq: asUint(m.seq, 'seq'),
+        digest: readDigest(m.digest, 'digest'),
+        chunk: asUint(m.chunk, 'chunk'),
+        chunks: asUint(m.chunks, 'chunks', 1 << 20),
+        data: asBytes(m.data, 'data', undefined, limits.maxChunkBytes),
+      }
+    default:
+      throw new DecodeError('wrong-type', `unknown message type ${t}`)
+  }
+}
+
+/** Decodes and shape-checks one message; throws DecodeError for anything malformed. */
+export function decodeMessage(bytes: Uint8Array, limits: MessageLimits): Message {
+  return readMessage(asMap(decode(bytes, limits.maxMessageBytes), 'message'), limits)
+}

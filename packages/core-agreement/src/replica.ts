@@ -1,0 +1,1013 @@
+/**
+ * A CLBFT (PBFT) replica as an I/O-free state machine, in the manner of etcd-io/raft.
+ *
+ * Inputs: `step(from, bytes)` for a frame the transport authenticated as coming from `from`,
+ * and `tick(now)` for the passage of the host's clock. Outputs: `ready()` hands over what to
+ * persist, what to send, what was executed. Nothing in here reads a clock, draws randomness,
+ * or touches a socket or a file, so the simulator and the libp2p host drive the same code.
+ *
+ * Hostile input never throws out of `step`: anything malformed, unauthorised, out of window or
+ * with a bad signature is dropped and counted in `counters`. Exceptions that do escape are
+ * broken invariants of this code (assertions), as in TigerBeetle.
+ */
+import {
+  type Client as MembershipClient,
+  DecodeError,
+  type Group,
+  type KeyPair,
+  type Membership,
+  type QuorumCertificate,
+  ShareCollector,
+  decode,
+  encode,
+  peerIdOf,
+  sha256,
+  signBytes,
+  verifyBytes,
+  asMap,
+  asBytes,
+  asUint,
+} from '@bftrc/crypto'
+import { ClientTable } from './client-table.js'
+import { type ReplicaConfig, resolveConfig } from './config.js'
+import type { Executor } from './executor.js'
+import { LogEntry } from './log.js'
+import {
+  type Checkpoint,
+  type CheckpointProof,
+  type Commit,
+  type FetchState,
+  type Message,
+  type NewView,
+  type PrePrepare,
+  type Prepare,
+  type PreparedProof,
+  type Reply,
+  type Request,
+  type StateChunk,
+  type Status,
+  type ViewChange,
+  checkpointStatement,
+  decodeMessage,
+  prePrepareStatement,
+  prepareStatement,
+  requestDigest,
+  viewChangeStatement,
+} from './messages.js'
+import {
+  type GroupContext,
+  digestOfBatch,
+  equalBytes,
+  primaryOf,
+  selectNewView,
+  verifyCheckpointProof,
+  verifyPrePrepareSignature,
+  verifyViewChange,
+} from './proofs.js'
+import type { ExecutedBatch, ExecutedRequest, Outbound, Ready, ReplicaEvent } from './ready.js'
+import { StateFetch, stateChunk } from './state-transfer.js'
+import type { PersistOp, PersistedEntry, PersistedState } from './storage.js'
+
+/** Chunk size of state transfer: a protocol constant, so every replica cuts a state alike. */
+export const STATE_CHUNK_BYTES = 256 * 1024
+/** Largest checkpoint state a replica will fetch. */
+export const MAX_STATE_BYTES = 1024 * 1024 * 1024
+/** Sequence numbers a STATUS answer resends at most (bounds the work one STATUS can cause). */
+const STATUS_RESEND_LIMIT = 32
+
+export interface ReplicaInit {
+  readonly membership: Membership
+  /** This replica's id, `"<group>/<index>"`. */
+  readonly self: string
+  readonly keyPair: KeyPair
+  /** The application, in its initial state (its snapshot is the genesis checkpoint). */
+  readonly executor: Executor
+  readonly config?: Partial<ReplicaConfig>
+  /** What the host's Storage loaded after a restart; absent for a fresh replica. */
+  readonly restored?: PersistedState
+  /** The host clock at creation. */
+  readonly now?: number
+}
+
+export interface ReplicaStatus {
+  readonly id: string
+  readonly view: number
+  readonly primary: number
+  readonly active: boolean
+  readonly lastExecuted: number
+  readonly stableCheckpoint: number
+  readonly logEntries: number
+  readonly queued: number
+  readonly pending: number
+  readonly transferring: boolean
+}
+
+function latin1(d: Uint8Array): string {
+  return Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('latin1')
+}
+
+export class Replica {
+  readonly id: string
+  readonly index: number
+  readonly group: Group
+  readonly config: ReplicaConfig
+  /** Drops and receipts by reason: `dropped.<reason>`, `received.<type>`. */
+  readonly counters = new Map<string, number>()
+
+  private readonly membership: Membership
+  private readonly keyPair: KeyPair
+  private readonly executor: Executor
+  private readonly ctx: GroupContext
+  private readonly peers: string[]
+
+  private now: number
+  private view = 0
+  private active = true
+  private readonly log = new Map<number, LogEntry>()
+  private lastExecuted = 0
+  private lastExecStamp = 0
+  private highestPrePrepareSeen = 0
+  private stable: CheckpointProof
+  private stableState: Uint8Array
+  private clientTable: ClientTable
+  private readonly ownCheckpoints = new Map<number, { digest: Uint8Array; state: Uint8Array; message: Checkpoint }>()
+  private readonly checkpointVotes = new Map<number, Map<number, { digest: Uint8Array; signature: Uint8Array }>>()
+  private ownStableCheckpoint: Checkpoint | undefined
+
+  // Primary: requests waiting for a sequence number, latest per client, in arrival order.
+  private readonly queue = new Map<string, Request>()
+  private lastAssigned = 0
+  private lastAssignedStamp = 0
+  /** Primary: the highest timestamp per client in an issued, not yet executed batch. */
+  private readonly inFlight = new Map<string, number>()
+  // Backup: requests received directly from clients and not yet executed (they arm the view-change timer).
+  private readonly pending = new Map<string, Request>()
+  private readonly verifiedRequests = new Set<string>()
+
+  // View change.
+  private readonly viewChanges = new Map<number, ViewChange>()
+  private currentNewView: NewView | undefined
+  private viewChangeDeadline: number | undefined
+  private viewChangeTimeout: number
+  private lastStatusSent: number
+
+  // State transfer.
+  private transferTarget: { proof: CheckpointProof; learnedAt: number } | undefined
+  private fetch: StateFetch | undefined
+
+  private restoring = false
+  private out: { persist: PersistOp[]; messages: Outbound[]; executed: ExecutedBatch[]; events: ReplicaEvent[] } = {
+    persist: [],
+    messages: [],
+    executed: [],
+    events: [],
+  }
+
+  constructor(init: ReplicaInit) {
+    this.config = resolveConfig(init.config)
+    this.membership = init.membership
+    const member = init.membership.member(init.self)
+    if (member === undefined) throw new Error(`${init.self} is not a member`)
+    if (!equalBytes(member.publicKey, init.keyPair.publicKey)) throw new Error(`key of ${init.self} differs from the membership's`)
+    this.id = init.self
+    this.index = member.index
+    this.group = init.membership.group(member.group) as Group
+    this.keyPair = init.keyPair
+    this.executor = init.executor
+    this.now = init.now ?? 0
+    this.peers = this.group.members.filter((m) => m.index !== this.index).map((m) => m.id)
+    this.viewChangeTimeout = this.config.viewChangeTimeout
+    this.lastStatusSent = this.now
+    this.clientTable = new ClientTable(this.config.maxClients)
+
+    const genesisState = this.checkpointState()
+    const genesisDigest = sha256(genesisState)
+    this.ctx = { membership: init.membership, group: this.group, genesisDigest, logWindow: this.config.logWindow }
+    this.stable = { seq: 0, digest: genesisDigest }
+    this.stableState = genesisState
+    if (init.restored === undefined) {
+      this.persist({ op: 'checkpoint', checkpoint: { seq: 0, digest: genesisDigest, state: genesisState } })
+    } else {
+      this.restore(init.restored)
+    }
+  }
+
+  // ---------------------------------------------------------------- host interface
+
+  /** Feeds one frame from `from` (authenticated by the transport). Never throws on bad input. */
+  step(from: string, bytes: Uint8Array): void {
+    let msg: Message
+    try {
+      msg = decodeMessage(bytes, this.config.limits)
+    } catch (err) {
+      if (err instanceof DecodeError) return this.drop('malformed')
+      throw err
+    }
+    this.count(`received.${msg.t}`)
+    const sender = this.membership.member(from)
+    const fromReplica = sender !== undefined && sender.group === this.group.name ? sender.index : undefined
+    if (msg.t === 'request') return this.onRequest(from, fromReplica, msg.request)
+    if (fromReplica === undefined || fromReplica === this.index) return this.drop('not-a-peer')
+    switch (msg.t) {
+      case 'pre-prepare':
+        return this.onPrePrepare(fromReplica, msg)
+      case 'prepare':
+        return this.onPrepare(fromReplica, msg)
+      case 'commit':
+        return this.onCommit(fromReplica, msg)
+      case 'checkpoint':
+        return this.onCheckpoint(fromReplica, msg)
+      case 'status':
+        return this.onStatus(fromReplica, msg)
+      case 'stable':
+        return this.onStable(msg.proof)
+      case 'view-change':
+        return this.onViewChange(fromReplica, msg)
+      case 'new-view':
+        return this.onNewView(msg)
+      case 'fetch-state':
+        return this.onFetchState(fromReplica, msg)
+      case 'state-chunk':
+        return this.onStateChunk(fromReplica, msg)
+      case 'reply':
+        return this.drop('unexpected-type')
+    }
+  }
+
+  /** Advances the replica's notion of time and fires whatever timers are due. */
+  tick(now: number): void {
+    if (now > this.now) this.now = now
+    if (this.viewChangeDeadline !== undefined && this.now >= this.viewChangeDeadline) {
+      this.startViewChange(this.view + 1, 'timeout')
+    }
+    // STATUS: often while waiting for something, rarely (a heartbeat) when idle, so a replica
+    // that missed the last batches before the group fell idle still learns it is behind.
+    const interval = this.hasWork() || !this.active ? this.config.statusInterval : this.config.idleStatusInterval
+    if (this.now - this.lastStatusSent >= interval) {
+      this.lastStatusSent = this.now
+      this.broadcast({ t: 'status', view: this.view, active: this.active, lastExecuted: this.lastExecuted, stable: this.stable.seq })
+      if (!this.active) {
+        const own = this.viewChanges.get(this.index)
+        if (own !== undefined && own.view === this.view) this.broadcast(own)
+      }
+    }
+    this.driveStateTransfer()
+  }
+
+  /** Drains the effects accumulated since the last call. */
+  ready(): Ready {
+    const r = this.out
+    this.out = { persist: [], messages: [], executed: [], events: [] }
+    return r
+  }
+
+  hasReady(): boolean {
+    return this.out.persist.length + this.out.messages.length + this.out.executed.length + this.out.events.length > 0
+  }
+
+  status(): ReplicaStatus {
+    return {
+      id: this.id,
+      view: this.view,
+      primary: primaryOf(this.group, this.view),
+      active: this.active,
+      lastExecuted: this.lastExecuted,
+      stableCheckpoint: this.stable.seq,
+      logEntries: this.log.size,
+      queued: this.queue.size,
+      pending: this.pending.size,
+      transferring: this.fetch !== undefined,
+    }
+  }
+
+  /** Digest of the current checkpoint state (application + exactly-once table), for checkers. */
+  stateDigest(): Uint8Array {
+    return sha256(this.checkpointState())
+  }
+
+  /** Sizes of every bounded structure, for memory checks in long runs. */
+  sizes(): Record<string, number> {
+    let votes = 0
+    for (const v of this.checkpointVotes.values()) votes += v.size
+    return {
+      log: this.log.size,
+      checkpointVotes: votes,
+      ownCheckpoints: this.ownCheckpoints.size,
+      queue: this.queue.size,
+      pending: this.pending.size,
+      verifiedRequests: this.verifiedRequests.size,
+      viewChanges: this.viewChanges.size,
+      inFlight: this.inFlight.size,
+      clients: this.clientTable.size,
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private count(name: string): void {
+    this.counters.set(name, (this.counters.get(name) ?? 0) + 1)
+  }
+
+  private drop(reason: string): void {
+    this.count(`dropped.${reason}`)
+  }
+
+  private send(to: string, message: Message): void {
+    this.out.messages.push({ to, message })
+  }
+
+  private broadcast(message: Message): void {
+    for (const to of this.peers) this.out.messages.push({ to, message })
+  }
+
+  private persist(op: PersistOp): void {
+    this.out.persist.push(op)
+  }
+
+  private event(e: ReplicaEvent): void {
+    this.out.events.push(e)
+  }
+
+  private isPrimary(): boolean {
+    return primaryOf(this.group, this.view) === this.index
+  }
+
+  private primaryId(view = this.view): string {
+    return (this.group.members[primaryOf(this.group, view)] as { id: string }).id
+  }
+
+  private entry(seq: number): LogEntry {
+    let e = this.log.get(seq)
+    if (e === undefined) {
+      e = new LogEntry(seq)
+      this.log.set(seq, e)
+    }
+    return e
+  }
+
+  private inWindow(seq: number): boolean {
+    return seq > this.stable.seq && seq <= this.stable.seq + this.config.logWindow
+  }
+
+  private hasWork(): boolean {
+    if (this.queue.size > 0 || this.pending.size > 0 || this.transferTarget !== undefined) return true
+    for (const seq of this.log.keys()) if (seq > this.lastExecuted) return true
+    for (const seq of this.checkpointVotes.keys()) if (seq > this.lastExecuted) return true
+    return false
+  }
+
+  private persistEntry(e: LogEntry): void {
+    if (e.prePrepare === undefined) return
+    this.persist({
+      op: 'entry',
+      entry: {
+        seq: e.seq,
+        view: e.view,
+        prePrepare: e.prePrepare,
+        prepared: e.prepared,
+        committed: e.committed,
+        ...(e.preparedProof !== undefined ? { prepares: e.preparedProof.prepares } : {}),
+      },
+    })
+  }
+
+  private sign(statement: Uint8Array): Uint8Array {
+    return signBytes(this.keyPair, statement)
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  private clientKey(r: Request): Uint8Array | undefined {
+    const known: MembershipClient | undefined = this.membership.clients.get(r.client)
+    if (known !== undefined) return known.publicKey
+    if (this.membership.openClients && r.publicKey !== undefined && r.client === `peer:${peerIdOf(r.publicKey)}`) return r.publicKey
+    return undefined
+  }
+
+  /** Checks a client request's signature once; remembers digests that passed (bounded). */
+  private validRequest(r: Request): boolean {
+    const key = this.clientKey(r)
+    if (key === undefined) return false
+    const digest = requestDigest(r)
+    const k = latin1(digest)
+    if (this.verifiedRequests.has(k)) return true
+    if (!verifyBytes(key, digest, r.signature)) return false
+    if (this.verifiedRequests.size >= 4 * this.config.maxPendingRequests) this.verifiedRequests.clear()
+    this.verifiedRequests.add(k)
+    return true
+  }
+
+  private onRequest(from: string, fromReplica: number | undefined, r: Request): void {
+    const fromClient = fromReplica === undefined
+    if (fromClient && from !== r.client) return this.drop('impersonation')
+    if (fromReplica === this.index) return this.drop('not-a-peer')
+    if (r.readOnly) {
+      if (!fromClient) return this.drop('forwarded-read-only')
+      if (!this.validRequest(r)) return this.drop('bad-request')
+      const result = this.executor.executeReadOnly(r.op, { seq: this.lastExecuted, stamp: this.lastExecStamp, client: r.client, timestamp: r.timestamp })
+      return this.send(r.client, { t: 'reply', view: this.view, timestamp: r.timestamp, readOnly: true, resultDigest: sha256(result), result })
+    }
+    const last = this.clientTable.get(r.client)
+    if (last !== undefined && r.timestamp < last.timestamp) return this.drop('stale-request')
+    if (last !== undefined && r.timestamp === last.timestamp) {
+      // Already executed: answer from the reply cache, with the full result.
+      if (!this.validRequest(r)) return this.drop('bad-request')
+      return this.send(r.client, { t: 'reply', view: this.view, timestamp: r.timestamp, readOnly: false, resultDigest: last.resultDigest, result: last.result })
+    }
+    if (!this.validRequest(r)) return this.drop('bad-request')
+    if (this.isPrimary() && this.active) {
+      this.enqueue(r)
+      this.assignBatches()
+      return
+    }
+    if (!fromClient) return this.drop('not-primary')
+    // A client retransmitted to everyone: relay to the primary and watch that it gets ordered.
+    const waiting = this.pending.get(r.client)
+    if (waiting === undefined || waiting.timestamp < r.timestamp) {
+      if (waiting === undefined && this.pending.size >= this.config.maxPendingRequests) return this.drop('pending-full')
+      this.pending.set(r.client, r)
+    }
+    if (this.active) this.send(this.primaryId(), { t: 'request', request: r })
+    this.armViewChangeTimer()
+  }
+
+  private enqueue(r: Request): void {
+    const queued = this.queue.get(r.client)
+    if (queued !== undefined && queued.timestamp >= r.timestamp) return this.drop('duplicate-request')
+    if ((this.inFlight.get(r.client) ?? -1) >= r.timestamp) return this.drop('duplicate-request')
+    if (queued === undefined && this.queue.size >= this.config.maxPendingRequests) return this.drop('queue-full')
+    this.queue.delete(r.client)
+    this.queue.set(r.client, r)
+  }
+
+  /** Adaptive batching: issue batches while fewer than `pipelineDepth` are in flight. */
+  private assignBatches(): void {
+    if (!this.isPrimary() || !this.active) return
+    while (
+      this.queue.size > 0 &&
+      this.lastAssigned - this.lastExecuted < this.config.pipelineDepth &&
+      this.lastAssigned + 1 <= this.stable.seq + this.config.logWindow
+    ) {
+      const requests: Request[] = []
+      let bytes = 0
+      for (const [client, r] of this.queue) {
+        if (requests.length >= this.config.maxBatchRequests) break
+        if (requests.length > 0 && bytes + r.op.length > this.config.maxBatchBytes) break
+        this.queue.delete(client)
+        if (r.timestamp <= this.clientTable.lastTimestamp(client)) continue
+        requests.push(r)
+        this.inFlight.set(client, r.timestamp)
+        bytes += r.op.length
+      }
+      if (requests.length === 0) continue
+      const stamp = Math.max(this.now, this.lastAssignedStamp, this.lastExecStamp)
+      this.lastAssignedStamp = stamp
+      const seq = ++this.lastAssigned
+      const batch = { stamp, requests }
+      const pp: PrePrepare = {
+        t: 'pre-prepare',
+        view: this.view,
+        seq,
+        batch,
+        signature: this.sign(prePrepareStatement(this.group.name, this.view, seq, digestOfBatch(batch))),
+      }
+      this.acceptPrePrepare(this.entry(seq), pp)
+      this.broadcast(pp)
+    }
+  }
+
+  // ---------------------------------------------------------------- normal case
+
+  /**
+   * A pre-prepare counts for what its signature proves, not for who delivered it: backups resend
+   * the primary's pre-prepares to peers that missed them, and relay conflicting ones as proof.
+   */
+  private onPrePrepare(_from: number, pp: PrePrepare): void {
+    if (!this.active || pp.view !== this.view) return this.drop(pp.view > this.view ? 'future-view' : 'old-view')
+    if (!this.inWindow(pp.seq)) return this.drop('outside-window')
+    const e = this.entry(pp.seq)
+    const digest = digestOfBatch(pp.batch)
+    if (e.prePrepare !== undefined && e.view === this.view) {
+      if (equalBytes(e.digest as Uint8Array, digest)) return this.drop('duplicate')
+      if (!verifyPrePrepareSignature(this.ctx, pp)) return this.drop('bad-signature')
+      // Two validly signed pre-prepares for one (view, seq): the primary is provably faulty. Show
+      // both to everyone, so every correct replica sees the proof and changes view with us.
+      this.drop('equivocation')
+      this.broadcast(e.prePrepare)
+      this.broadcast(pp)
+      return this.suspectPrimary('two pre-prepares for one sequence number')
+    }
+    if (!verifyPrePrepareSignature(this.ctx, pp)) return this.drop('bad-signature')
+    if (pp.batch.requests.length > this.config.maxBatchRequests || pp.batch.requests.some((r) => r.readOnly || !this.validRequest(r))) {
+      this.drop('bad-batch')
+      return this.suspectPrimary('invalid request in a batch')
+    }
+    if (!this.acceptableStamp(pp)) return this.drop('bad-stamp')
+    if (pp.seq > this.highestPrePrepareSeen) this.highestPrePrepareSeen = pp.seq
+    this.acceptPrePrepare(e, pp)
+  }
+
+  /**
+   * Agreed time: a stamp may not lead our clock by more than maxClockSkew, may not go below the
+   * previous batch's, and a fresh batch (the newest we have seen) may not lag by more than the
+   * skew either. Older batches resent after a loss are exempt from the lag check. Executors also
+   * see the stamp clamped to be monotonic, so time never runs backwards for the application.
+   */
+  private acceptableStamp(pp: PrePrepare): boolean {
+    const stamp = pp.batch.stamp
+    if (stamp > this.now + this.config.maxClockSkew) return false
+    const previous = pp.seq - 1 === this.lastExecuted ? this.lastExecStamp : this.log.get(pp.seq - 1)?.prePrepare?.batch.stamp
+    if (previous !== undefined && stamp < previous) return false
+    if (pp.seq > this.highestPrePrepareSeen && stamp < this.now - this.config.maxClockSkew) return false
+    return true
+  }
+
+  private acceptPrePrepare(e: LogEntry, pp: PrePrepare): void {
+    e.view = pp.view
+    e.prePrepare = pp
+    e.digest = digestOfBatch(pp.batch)
+    e.prepared = false
+    e.sentCommit = false
+    e.ownPrepare = undefined
+    this.persistEntry(e)
+    if (primaryOf(this.group, pp.view) !== this.index) {
+      const prepare: Prepare = {
+        t: 'prepare',
+        view: pp.view,
+        seq: pp.seq,
+        digest: e.digest,
+        signature: this.sign(prepareStatement(this.group.name, pp.view, pp.seq, e.digest)),
+      }
+      e.ownPrepare = prepare
+      LogEntry.addVote(e.prepares, this.index, { view: pp.view, digest: e.digest, signature: prepare.signature })
+      this.broadcast(prepare)
+    }
+    this.advance(e)
+  }
+
+  private onPrepare(from: number, m: Prepare): void {
+    if (!this.active || m.view !== this.view) return this.drop(m.view > this.view ? 'future-view' : 'old-view')
+    if (from === primaryOf(this.group, m.view)) return this.drop('prepare-from-primary')
+    if (!this.inWindow(m.seq)) return this.drop('outside-window')
+    const e = this.entry(m.seq)
+    const existing = e.prepares.get(from)
+    if (existing !== undefined && existing.view >= m.view) return this.drop('duplicate')
+    const member = this.group.members[from]
+    if (member === undefined || !verifyBytes(member.publicKey, prepareStatement(this.group.name, m.view, m.seq, m.digest), m.signature)) {
+      return this.drop('bad-signature')
+    }
+    LogEntry.addVote(e.prepares, from, { view: m.view, digest: m.digest, signature: m.signature })
+    this.advance(e)
+  }
+
+  private onCommit(from: number, m: Commit): void {
+    if (!this.active || m.view !== this.view) return this.drop(m.view > this.view ? 'future-view' : 'old-view')
+    if (!this.inWindow(m.seq)) return this.drop('outside-window')
+    const e = this.entry(m.seq)
+    if (!LogEntry.addVote(e.commits, from, { view: m.view, digest: m.digest })) return this.drop('duplicate')
+    this.advance(e)
+  }
+
+  /** Moves a slot forward: prepared → send COMMIT; committed → execute what is in order. */
+  private advance(e: LogEntry): void {
+    if (e.prePrepare === undefined || e.view !== this.view || !this.active) return
+    if (!e.prepared) {
+      const prepares = e.matchingPrepares(primaryOf(this.group, e.view))
+      if (prepares.length < 2 * this.group.f) return
+      e.prepared = true
+      const cert: QuorumCertificate = { group: this.group.name, digest: prepareStatement(this.group.name, e.view, e.seq, e.digest as Uint8Array), shares: prepares.slice(0, 2 * this.group.f) }
+      e.preparedProof = { prePrepare: e.prePrepare, prepares: cert }
+      this.persistEntry(e)
+      if (!e.sentCommit) {
+        e.sentCommit = true
+        LogEntry.addVote(e.commits, this.index, { view: e.view, digest: e.digest as Uint8Array })
+        this.broadcast({ t: 'commit', view: e.view, seq: e.seq, digest: e.digest as Uint8Array })
+      }
+    }
+    if (e.prepared && !e.committed && e.matchingCommits() >= this.group.quorum) {
+      e.committed = true
+      this.persistEntry(e)
+      this.executeInOrder()
+    }
+  }
+
+  private executeInOrder(): void {
+    for (;;) {
+      const e = this.log.get(this.lastExecuted + 1)
+      if (e === undefined || !e.committed || e.prePrepare === undefined) break
+      this.executeBatch(e)
+    }
+    this.assignBatches()
+  }
+
+  private executeBatch(e: LogEntry): void {
+    const pp = e.prePrepare as PrePrepare
+    const seq = e.seq
+    const stamp = Math.max(pp.batch.stamp, this.lastExecStamp)
+    const executed: ExecutedRequest[] = []
+    for (const r of pp.batch.requests) {
+      // Exactly once: a request at or below the client's last executed timestamp is skipped by
+      // every correct replica alike (a faulty primary may have ordered it twice).
+      if (r.timestamp <= this.clientTable.lastTimestamp(r.client)) continue
+      const result = this.executor.execute(r.op, { seq, stamp, client: r.client, timestamp: r.timestamp })
+      if (!(result instanceof Uint8Array) || result.length > this.config.limits.maxOpBytes) {
+        throw new Error(`executor returned a result that is not bytes or exceeds limits.maxOpBytes (seq ${seq})`)
+      }
+      const resultDigest = sha256(result)
+      this.clientTable.record(r.client, { timestamp: r.timestamp, result, resultDigest })
+      executed.push({ client: r.client, timestamp: r.timestamp, resultDigest })
+      const waiting = this.pending.get(r.client)
+      if (waiting !== undefined && waiting.timestamp <= r.timestamp) this.pending.delete(r.client)
+      const queued = this.queue.get(r.client)
+      if (queued !== undefined && queued.timestamp <= r.timestamp) this.queue.delete(r.client)
+      if ((this.inFlight.get(r.client) ?? Number.POSITIVE_INFINITY) <= r.timestamp) this.inFlight.delete(r.client)
+      if (!this.restoring) {
+        const designated = r.timestamp % this.group.n === this.index
+        const reply: Reply = { t: 'reply', view: this.view, timestamp: r.timestamp, readOnly: false, resultDigest, ...(designated ? { result } : {}) }
+        this.send(r.client, reply)
+      }
+    }
+    this.lastExecuted = seq
+    this.lastExecStamp = stamp
+    this.lastStatusSent = this.now // progress: nobody needs to be asked for anything yet
+    this.out.executed.push({ seq, view: e.view, digest: e.digest as Uint8Array, stamp, requests: executed })
+    if (seq % this.config.checkpointInterval === 0) this.takeCheckpoint(seq)
+    // Progress: the view-change timer restarts for what still waits, at the base timeout.
+    this.viewChangeTimeout = this.config.viewChangeTimeout
+    this.viewChangeDeadline = undefined
+    if (this.pending.size > 0) this.armViewChangeTimer()
+  }
+
+  // ---------------------------------------------------------------- checkpoints
+
+  private checkpointState(): Uint8Array {
+    return encode({ app: this.executor.snapshot(), clients: this.clientTable.toValue(), stamp: this.lastExecStamp })
+  }
+
+  private takeCheckpoint(seq: number): void {
+    const state = this.checkpointState()
+    const digest = sha256(state)
+    const message: Checkpoint = { t: 'checkpoint', seq, digest, signature: this.sign(checkpointStatement(this.group.name, seq, digest)) }
+    this.ownCheckpoints.set(seq, { digest, state, message })
+    if (this.restoring) return
+    this.broadcast(message)
+    this.addCheckpointVote(this.index, message)
+  }
+
+  private onCheckpoint(from: number, m: Checkpoint): void {
+    if (m.seq <= this.stable.seq) return this.drop('old-checkpoint')
+    if (m.seq % this.config.checkpointInterval !== 0) return this.drop('bad-checkpoint')
+    if (m.seq > this.stable.seq + 2 * this.config.logWindow) return this.drop('far-checkpoint')
+    if (this.checkpointVotes.get(m.seq)?.has(from) === true) return this.drop('duplicate')
+    const member = this.group.members[from]
+    if (member === undefined || !verifyBytes(member.publicKey, checkpointStatement(this.group.name, m.seq, m.digest), m.signature)) {
+      return this.drop('bad-signature')
+    }
+    this.addCheckpointVote(from, m)
+  }
+
+  private addCheckpointVote(from: number, m: Checkpoint): void {
+    let votes = this.checkpointVotes.get(m.seq)
+    if (votes === undefined) {
+      votes = new Map()
+      this.checkpointVotes.set(m.seq, votes)
+    }
+    if (votes.has(from)) return
+    votes.set(from, { digest: m.digest, signature: m.signature })
+    const collector = new ShareCollector(this.group, checkpointStatement(this.group.name, m.seq, m.digest), this.group.quorum)
+    for (const [signer, v] of votes) if (equalBytes(v.digest, m.digest)) collector.add({ signer, signature: v.signature }, true)
+    const certificate = collector.certificate()
+    if (certificate !== undefined) this.onStable({ seq: m.seq, digest: m.digest, certificate }, true)
+  }
+
+  /** A checkpoint proven stable (by our own votes, a peer's STABLE message, or a NEW-VIEW). */
+  private onStable(proof: CheckpointProof, verified = false): void {
+    if (proof.seq <= this.stable.seq) return
+    if (!verified && !verifyCheckpointProof(this.ctx, proof)) return this.drop('bad-checkpoint-proof')
+    const own = this.ownCheckpoints.get(proof.seq)
+    if (own !== undefined && equalBytes(own.digest, proof.digest)) {
+      this.ownStableCheckpoint = own.message
+      return this.makeStable(proof, own.state)
+    }
+    if (own !== undefined) this.count('state-divergence')
+    // We are behind this checkpoint (or our state differs from the group's): fetch it unless
+    // the log brings us there first.
+    if (this.transferTarget === undefined || this.transferTarget.proof.seq < proof.seq) {
+      this.transferTarget = { proof, learnedAt: this.now }
+    }
+  }
+
+  private makeStable(proof: CheckpointProof, state: Uint8Array): void {
+    this.stable = proof
+    this.stableState = state
+    for (const seq of this.log.keys()) if (seq <= proof.seq) this.log.delete(seq)
+    for (const seq of this.checkpointVotes.keys()) if (seq <= proof.seq) this.checkpointVotes.delete(seq)
+    for (const seq of this.ownCheckpoints.keys()) if (seq <= proof.seq) this.ownCheckpoints.delete(seq)
+    if (this.transferTarget !== undefined && this.transferTarget.proof.seq <= proof.seq) {
+      this.transferTarget = undefined
+      this.fetch = undefined
+    }
+    if (!this.restoring) {
+      this.persist({ op: 'checkpoint', checkpoint: { seq: proof.seq, digest: proof.digest, state, ...(proof.certificate !== undefined ? { certificate: proof.certificate } : {}) } })
+      this.event({ kind: 'stable-checkpoint', seq: proof.seq })
+    }
+    this.assignBatches()
+  }
+
+  // ---------------------------------------------------------------- status and retransmission
+
+  private onStatus(from: number, s: Status): void {
+    const to = (this.group.members[from] as { id: string }).id
+    if (this.currentNewView !== undefined && this.active && (s.view < this.view || (s.view === this.view && !s.active))) {
+      this.send(to, this.currentNewView)
+    }
+    if (s.stable < this.stable.seq && this.stable.seq > 0) {
+      this.send(to, { t: 'stable', proof: this.stable })
+      if (this.ownStableCheckpoint !== undefined) this.send(to, this.ownStableCheckpoint)
+    }
+    if (!this.active || s.view !== this.view) return
+    const first = Math.max(s.lastExecuted, this.stable.seq) + 1
+    for (let seq = first; seq < first + STATUS_RESEND_LIMIT; seq++) {
+      const e = this.log.get(seq)
+      if (e === undefined || e.prePrepare === undefined || e.view !== this.view) continue
+      this.send(to, e.prePrepare)
+      if (e.ownPrepare !== undefined) this.send(to, e.ownPrepare)
+      if (e.sentCommit) this.send(to, { t: 'commit', view: e.view, seq, digest: e.digest as Uint8Array })
+    }
+    for (const [seq, own] of this.ownCheckpoints) if (seq > s.stable) this.send(to, own.message)
+  }
+
+  // ---------------------------------------------------------------- view change
+
+  private suspectPrimary(reason: string): void {
+    this.event({ kind: 'faulty-primary', view: this.view, reason })
+    this.startViewChange(this.view + 1, reason)
+  }
+
+  private armViewChangeTimer(): void {
+    if (this.viewChangeDeadline === undefined) this.viewChangeDeadline = this.now + this.viewChangeTimeout
+  }
+
+  private startViewChange(view: number, _reason: string): void {
+    if (view <= this.view && !(view === this.view && !this.active)) return
+    if (view > this.view) {
+      this.view = view
+      this.persist({ op: 'view', view })
+    }
+    this.active = false
+    this.lastStatusSent = this.now
+    const prepared: PreparedProof[] = []
+    for (const e of [...this.log.values()].sort((a, b) => a.seq - b.seq)) {
+      if (e.preparedProof !== undefined && this.inWindow(e.seq)) prepared.push(e.preparedProof)
+    }
+    const body = { view, stable: this.stable, prepared }
+    const vc: ViewChange = { t: 'view-change', ...body, signature: this.sign(viewChangeStatement(this.group.name, body)) }
+    this.viewChanges.set(this.index, vc)
+    for (const [replica, other] of this.viewChanges) if (other.view < view) this.viewChanges.delete(replica)
+    this.broadcast(vc)
+    this.event({ kind: 'view-change-started', view })
+    this.viewChangeDeadline = this.now + this.viewChangeTimeout
+    this.viewChangeTimeout = Math.min(2 * this.viewChangeTimeout, this.config.maxViewChangeTimeout)
+    this.tryNewView()
+  }
+
+  /** A prepared proof we hold ourselves for the same slot need not be checked again. */
+  private knownProof = (p: PreparedProof): boolean => {
+    const mine = this.log.get(p.prePrepare.seq)?.preparedProof
+    return mine !== undefined && mine.prePrepare.view === p.prePrepare.view && equalBytes(digestOfBatch(mine.prePrepare.batch), digestOfBatch(p.prePrepare.batch))
+  }
+
+  private onViewChange(from: number, vc: ViewChange): void {
+    if (vc.view < this.view || (vc.view === this.view && this.active)) {
+      if (this.currentNewView !== undefined && vc.view === this.view) this.send((this.group.members[from] as { id: string }).id, this.currentNewView)
+      return this.drop('old-view')
+    }
+    const existing = this.viewChanges.get(from)
+    if (existing !== undefined && existing.view >= vc.view) return this.drop('duplicate')
+    if (!verifyViewChange(this.ctx, vc, from, this.knownProof)) return this.drop('bad-view-change')
+    this.viewChanges.set(from, vc)
+    // f+1 replicas ask for higher views: at least one correct replica timed out, so join the
+    // smallest of those views rather than wait for our own timer.
+    const higher = [...this.viewChanges.entries()].filter(([r, v]) => r !== this.index && (v.view > this.view || (v.view === this.view && !this.active)))
+    if (higher.length >= this.group.weakQuorum) {
+      const target = Math.min(...higher.map(([, v]) => v.view))
+      if (target > this.view) this.startViewChange(target, 'f+1 view changes')
+    }
+    this.tryNewView()
+  }
+
+  private tryNewView(): void {
+    if (this.active || primaryOf(this.group, this.view) !== this.index) return
+    const vcs = [...this.viewChanges.entries()].filter(([, v]) => v.view === this.view).sort((a, b) => a[0] - b[0])
+    if (vcs.length < this.group.quorum) return
+    const chosen = vcs.slice(0, this.group.quorum)
+    const plan = selectNewView(chosen.map(([, v]) => v))
+    const prePrepares: PrePrepare[] = plan.batches.map(({ seq, batch }) => ({
+      t: 'pre-prepare',
+      view: this.view,
+      seq,
+      batch,
+      signature: this.sign(prePrepareStatement(this.group.name, this.view, seq, digestOfBatch(batch))),
+    }))
+    const nv: NewView = { t: 'new-view', view: this.view, viewChanges: chosen.map(([replica, viewChange]) => ({ replica, viewChange })), prePrepares }
+    this.broadcast(nv)
+    this.enterNewView(nv, plan.stable)
+  }
+
+  private onNewView(nv: NewView): void {
+    if (nv.view < this.view || (nv.view === this.view && this.active)) return this.drop('old-view')
+    const senders = new Set<number>()
+    for (const { replica, viewChange } of nv.viewChanges) {
+      if (viewChange.view !== nv.view || senders.has(replica)) return this.drop('bad-new-view')
+      senders.add(replica)
+    }
+    if (senders.size < this.group.quorum) return this.drop('bad-new-view')
+    for (const { replica, viewChange } of nv.viewChanges) {
+      if (!verifyViewChange(this.ctx, viewChange, replica, this.knownProof)) return this.drop('bad-new-view')
+    }
+    const plan = selectNewView(nv.viewChanges.map((v) => v.viewChange))
+    if (plan.batches.length !== nv.prePrepares.length) return this.drop('bad-new-view')
+    for (let i = 0; i < plan.batches.length; i++) {
+      const expected = plan.batches[i] as { seq: number; batch: PrePrepare['batch'] }
+      const pp = nv.prePrepares[i] as PrePrepare
+      if (pp.view !== nv.view || pp.seq !== expected.seq || !equalBytes(digestOfBatch(pp.batch), digestOfBatch(expected.batch))) return this.drop('bad-new-view')
+      if (!verifyPrePrepareSignature(this.ctx, pp)) return this.drop('bad-new-view')
+    }
+    if (nv.view > this.view) {
+      this.view = nv.view
+      this.persist({ op: 'view', view: nv.view })
+    }
+    this.enterNewView(nv, plan.stable)
+  }
+
+  private enterNewView(nv: NewView, stable: CheckpointProof): void {
+    this.active = true
+    this.currentNewView = nv
+    this.viewChangeDeadline = undefined
+    for (const [replica, v] of this.viewChanges) if (v.view <= nv.view) this.viewChanges.delete(replica)
+    this.event({ kind: 'new-view', view: nv.view, primary: primaryOf(this.group, nv.view) })
+    if (stable.seq > this.stable.seq) this.onStable(stable, true)
+    const reissued = new Set(nv.prePrepares.map((pp) => pp.seq))
+    for (const [seq, e] of this.log) {
+      if (seq > this.stable.seq && !reissued.has(seq)) {
+        if (seq > this.lastExecuted) this.log.delete(seq)
+        else e.resetForView()
+      }
+    }
+    let maxSeq = Math.max(this.stable.seq, this.lastExecuted)
+    let maxStamp = this.lastExecStamp
+    for (const pp of nv.prePrepares) {
+      if (pp.seq > maxSeq) maxSeq = pp.seq
+      if (pp.batch.stamp > maxStamp) maxStamp = pp.batch.stamp
+      if (pp.seq <= this.stable.seq) continue
+      const e = this.entry(pp.seq)
+      e.resetForView()
+      if (pp.seq > this.highestPrePrepareSeen) this.highestPrePrepareSeen = pp.seq
+      this.acceptPrePrepare(e, pp)
+    }
+    this.inFlight.clear()
+    if (this.isPrimary()) {
+      this.lastAssigned = maxSeq
+      this.lastAssignedStamp = maxStamp
+      for (const pp of nv.prePrepares) {
+        if (pp.seq <= this.lastExecuted) continue
+        for (const r of pp.batch.requests) if (r.timestamp > (this.inFlight.get(r.client) ?? -1)) this.inFlight.set(r.client, r.timestamp)
+      }
+      for (const r of this.pending.values()) this.enqueue(r)
+      this.pending.clear()
+      this.assignBatches()
+    } else {
+      // Requests this replica queued as an earlier primary, or watches as a backup, go to the new primary.
+      for (const r of this.queue.values()) this.send(this.primaryId(), { t: 'request', request: r })
+      this.queue.clear()
+      for (const r of this.pending.values()) this.send(this.primaryId(), { t: 'request', request: r })
+      if (this.pending.size > 0) this.armViewChangeTimer()
+    }
+  }
+
+  // ---------------------------------------------------------------- state transfer
+
+  private driveStateTransfer(): void {
+    const target = this.transferTarget
+    if (target === undefined) return
+    if (this.lastExecuted >= target.proof.seq && this.ownCheckpoints.has(target.proof.seq)) {
+      const own = this.ownCheckpoints.get(target.proof.seq)
+      if (own !== undefined && equalBytes(own.digest, target.proof.digest)) return this.makeStable(target.proof, own.state)
+    }
+    // Give the log a chance first: a replica only slightly behind catches up without a snapshot.
+    if (this.fetch === undefined && this.now - target.learnedAt < this.config.statusInterval) return
+    if (this.fetch === undefined || this.fetch.target !== target.proof) {
+      const peers = this.group.members.map((m) => m.index).filter((i) => i !== this.index)
+      const first = peers[(target.proof.seq / this.config.checkpointInterval + this.index) % peers.length] as number
+      this.fetch = new StateFetch(target.proof, peers, MAX_STATE_BYTES, STATE_CHUNK_BYTES, first)
+      this.event({ kind: 'state-transfer-started', seq: target.proof.seq, source: first })
+    } else if (this.now >= this.fetch.deadline) {
+      this.fetch.rotate(this.now)
+    }
+    const to = (this.group.members[this.fetch.source] as { id: string }).id
+    for (const req of this.fetch.nextRequests(this.now, this.config.stateTransferTimeout)) this.send(to, req)
+  }
+
+  private onFetchState(from: number, m: FetchState): void {
+    const to = (this.group.members[from] as { id: string }).id
+    if (m.seq !== this.stable.seq || !equalBytes(m.digest, this.stable.digest)) {
+      if (this.stable.seq > m.seq) this.send(to, { t: 'stable', proof: this.stable })
+      return this.drop('fetch-unknown-checkpoint')
+    }
+    const chunk = stateChunk(this.stableState, m.chunk, STATE_CHUNK_BYTES)
+    if (chunk === undefined) return this.drop('fetch-bad-chunk')
+    const reply: StateChunk = { t: 'state-chunk', seq: m.seq, digest: m.digest, chunk: m.chunk, chunks: chunk.chunks, data: chunk.data }
+    this.send(to, reply)
+  }
+
+  private onStateChunk(from: number, m: StateChunk): void {
+    if (this.fetch === undefined) return this.drop('unrequested-chunk')
+    const outcome = this.fetch.onChunk(from, m)
+    switch (outcome.kind) {
+      case 'ignored':
+        return this.drop(`chunk-${outcome.reason}`)
+      case 'progress':
+        return this.driveStateTransfer()
+      case 'lying':
+        this.drop('lying-state')
+        this.event({ kind: 'lying-state', source: outcome.source, seq: m.seq })
+        this.fetch.rotate(this.now)
+        return this.driveStateTransfer()
+      case 'complete':
+        return this.installState(this.fetch.target, outcome.state)
+    }
+  }
+
+  private installState(proof: CheckpointProof, state: Uint8Array): void {
+    this.fetch = undefined
+    this.transferTarget = undefined
+    if (!this.restoreCheckpointState(state)) return this.drop('undecodable-state')
+    // Committed slots above the checkpoint stay in the log and are (re-)executed from this state;
+    // checkpoints we took on our own above it may come from a state that diverged, so they go.
+    this.lastExecuted = proof.seq
+    this.ownCheckpoints.clear()
+    for (const seq of this.log.keys()) if (seq <= proof.seq) this.log.delete(seq)
+    this.makeStable(proof, state)
+    this.event({ kind: 'state-transferred', seq: proof.seq })
+    this.executeInOrder()
+  }
+
+  /** Replaces application and exactly-once state from checkpoint bytes; false if they do not decode. */
+  private restoreCheckpointState(state: Uint8Array): boolean {
+    let app: Uint8Array
+    let clients: ClientTable
+    let stamp: number
+    try {
+      const m = asMap(decode(state), 'state')
+      app = asBytes(m.app, 'state.app')
+      clients = ClientTable.fromValue(m.clients ?? null, this.config.maxClients)
+      stamp = asUint(m.stamp, 'state.stamp')
+    } catch (err) {
+      if (err instanceof DecodeError) return false
+      throw err
+    }
+    this.executor.restore(app)
+    this.clientTable = clients
+    this.lastExecStamp = stamp
+    for (const [client, r] of this.pending) if (r.timestamp <= clients.lastTimestamp(client)) this.pending.delete(client)
+    return true
+  }
+
+  // ---------------------------------------------------------------- restart
+
+  private restore(state: PersistedState): void {
+    this.restoring = true
+    const cp = state.checkpoint
+    if (cp.seq > 0) {
+      if (!equalBytes(sha256(cp.state), cp.digest) || !this.restoreCheckpointState(cp.state)) {
+        throw new Error('stored checkpoint does not match its digest: the disk is corrupt')
+      }
+    }
+    this.stable = { seq: cp.seq, digest: cp.digest, ...(cp.certificate !== undefined ? { certificate: cp.certificate } : {}) }
+    this.stableState = cp.state
+    this.lastExecuted = cp.seq
+    this.lastAssigned = cp.seq
+    this.view = state.view
+    // Wait for the NEW-VIEW of a view we may have been changing to; peers resend it on STATUS.
+    // If none comes (every replica restarted), the timer moves the group on to the next view.
+    this.active = state.view === 0
+    if (!this.active) this.viewChangeDeadline = this.now + this.viewChangeTimeout
+    for (const pe of state.entries) this.restoreEntry(pe)
+    this.executeInOrder()
+    for (const seq of this.log.keys()) if (seq > this.lastAssigned) this.lastAssigned = seq
+    this.restoring = false
+  }
+
+  private restoreEntry(pe: PersistedEntry): void {
+    if (pe.seq <= this.stable.seq) return
+    const e = this.entry(pe.seq)
+    e.view = pe.view
+    e.prePrepare = pe.prePrepare
+    e.digest = digestOfBatch(pe.prePrepare.batch)
+    e.prepared = pe.prepared
+    e.sentCommit = pe.prepared
+    e.committed = pe.committed
+    if (pe.prepares !== undefined) e.preparedProof = { prePrepare: pe.prePrepare, prepares: pe.prepares }
+    if (pe.prePrepare.seq > this.highestPrePrepareSeen) this.highestPrePrepareSeen = pe.prePrepare.seq
+  }
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+/**
+ * pnpm sim -- --scenario <name> --seeds <N> [--seed <S>] [--f <f>] [--requests <N>] [--json]
+ * pnpm sim -- --list
+ *
+ * Options may come with or without the leading `--` (pnpm forwards a bare `--`). Exit code 0
+ * when every run kept every invariant (or, for a negative scenario, when the checkers caught the
+ * conflict it provokes), 1 otherwise, 2 for a usage error.
+ */
+import { runCampaign } from './run.js'
+import { SCENARIOS, scenarioByName } from './scenarios.js'
+
+class UsageError extends Error {}
+
+const USAGE = 'usage: pnpm sim -- --scenario NAME [--seeds N] [--seed S] [--f F] [--requests N] [--json] | --list'
+
+function parse(argv: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>()
+  const flags = new Set(['json', 'list', 'help', 'quiet'])
+  for (let i = 0; i < argv.length; i++) {
+    const raw = argv[i] as string
+    if (raw === '--') continue
+    const name = raw.replace(/^--?/, '')
+    const eq = name.indexOf('=')
+    if (eq > 0) {
+      out.set(name.slice(0, eq), name.slice(eq + 1))
+      continue
+    }
+    if (flags.has(name)) {
+      out.set(name, 'true')
+      continue
+    }
+    if (!['scenario', 'seeds', 'seed', 'f', 'requests'].includes(name)) throw new UsageError(`unknown option ${raw}`)
+    const value = argv[++i]
+    if (value === undefined) throw new UsageError(`${raw} needs a value`)
+    out.set(name, value)
+  }
+  return out
+}
+
+function whole(opts: Map<string, string>, name: string, min: number, max: number): number | undefined {
+  const v = opts.get(name)
+  if (v === undefined) return undefined
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`)
+  return Number(v)
+}
+
+function main(argv: readonly string[]): number {
+  let opts: Map<string, string>
+  let seeds: number
+  let seed: number | undefined
+  let f: number
+  let requests: number | undefined
+  try {
+    opts = parse(argv)
+    if (opts.has('help')) {
+      console.log(USAGE)
+      return 0
+    }
+    if (opts.has('list')) {
+      for (const s of SCENARIOS) console.log(`${s.name}\t${s.description}`)
+      return 0
+    }
+    const name = opts.get('scenario')
+    if (name === undefined) throw new UsageError('--scenario is required')
+    if (scenarioByName(name) === undefined) throw new UsageError(`unknown scenario ${name} (see --list)`)
+    seed = whole(opts, 'seed', 0, 2 ** 32 - 1)
+    seeds = whole(opts, 'seeds', 1, 1_000_000) ?? 1
+    f = whole(opts, 'f', 1, 10) ?? 1
+    requests = whole(opts, 'requests', 1, 10_000_000)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`sim: ${err.message}\n${USAGE}`)
+      return 2
+    }
+    throw err
+  }
+  const json = opts.has('json')
+  const started = Date.now()
+  const report = runCampaign({
+    scenario: opts.get('scenario') as string,
+    seeds,
+    firstSeed: seed ?? 1,
+    f,
+    ...(requests !== undefined ? { requests } : {}),
+    onRun: (r) => {
+      if (!json && !opts.has('quiet') && r.violations.length > 0) {
+        console.log(`seed ${r.seed}: ${r.violations.length} violation(s): ${r.violations[0]?.invariant} ${r.violations[0]?.detail}`)
+      }
+    },
+  })
+  const ok = report.expectViolations ? report.failingSeeds.length > 0 : report.violations.length === 0
+  if (json) {
+    console.log(JSON.stringify({ ok, ...report, wallMs: Date.now() - started }))
+  } else {
+    console.log(`scenario ${report.scenario} f=${report.f}: ${report.runs} runs from seed ${report.firstSeed} in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+    console.log(`  requests completed ${report.completedRequests}/${report.expectedRequests}`)
+    console.log(`  messages/request ${report.messagesPerRequest}, delays/request ${report.delaysPerRequest}`)
+    console.log(`  by type ${JSON.stringify(report.messagesByTypePerRequest)}`)
+    console.log(`  view changes ${report.viewChanges}${report.viewChangeDelays !== undefined ? ` (first request in new view after ${report.viewChangeDelays} delays)` : ''}, state transfers ${report.stateTransfers}`)
+    if (report.expectViolations) console.log(`  negative scenario: conflicts caught in ${report.failingSeeds.length}/${report.runs} runs`)
+    else console.log(`  violations ${report.violations.length}${report.failingSeeds.length > 0 ? ` (replay: --seed ${report.failingSeeds[0]} --seeds 1)` : ''}`)
+    console.log(ok ? 'OK' : 'FAILED')
+  }
+  return ok ? 0 : 1
+}
+
+process.exitCode = main(process.argv.slice(2))

@@ -1,0 +1,15 @@
+/**
+ * @packageDocumentation
+ * Deterministic simulation of bftrc groups: a virtual clock, a seeded network that drops,
+ * duplicates, delays, reorders and partitions, crashes and restarts, Byzantine behaviours and
+ * Twins, and invariant checkers on every step. One seed replays one run exactly.
+ */
+export { Simulation, type SimulationOptions, type SimulationResult, type ScheduledAction, GROUP } from './simulation.js'
+export { SCENARIOS, scenarioByName, type Scenario, type ScenarioParams } from './scenarios.js'
+export { runCampaign, type CampaignOptions, type CampaignReport, UnknownScenarioError } from './run.js'
+export { Checkers, type Violation } from './checkers.js'
+export { SimNetwork, type NetworkFaults, PERFECT } from './network.js'
+export { EventQueue } from './event-queue.js'
+export { Prng } from './prng.js'
+export { ChainExecutor } from './test-executor.js'
+export { type Behaviour, type Frame, type AdversaryContext, BEHAVIOURS, behaviourByName, silent, equivocate, wrongResult, forge, inflateView, replay, garbage, flood } from './adversary.js'

@@ -1,0 +1,90 @@
+/** Runs a scenario over a range of seeds and sums up what the CLI and tests report. */
+import { type Scenario, scenarioByName } from './scenarios.js'
+import { Simulation, type SimulationResult } from './simulation.js'
+import type { Violation } from './checkers.js'
+
+export interface CampaignOptions {
+  readonly scenario: string
+  readonly seeds: number
+  readonly firstSeed?: number
+  readonly f?: number
+  readonly requests?: number
+  /** Called after each run (progress display). */
+  readonly onRun?: (r: SimulationResult) => void
+}
+
+export interface CampaignReport {
+  readonly scenario: string
+  readonly f: number
+  readonly runs: number
+  readonly firstSeed: number
+  readonly violations: ReadonlyArray<Violation & { readonly seed: number }>
+  readonly failingSeeds: readonly number[]
+  readonly completedRequests: number
+  readonly expectedRequests: number
+  /** Messages sent per completed request, all types, averaged over runs. */
+  readonly messagesPerRequest: number
+  /** Mean request latency in message delays (one delay = 1 virtual ms; exact in `basic`). */
+  readonly delaysPerRequest: number
+  readonly messagesByTypePerRequest: Readonly<Record<string, number>>
+  readonly viewChanges: number
+  /** Mean delays from the first view change until the first request executed in a later view. */
+  readonly viewChangeDelays: number | undefined
+  readonly stateTransfers: number
+  readonly expectViolations: boolean
+}
+
+export class UnknownScenarioError extends Error {
+  override readonly name = 'UnknownScenarioError'
+}
+
+export function runCampaign(o: CampaignOptions): CampaignReport {
+  const scenario: Scenario | undefined = scenarioByName(o.scenario)
+  if (scenario === undefined) throw new UnknownScenarioError(`unknown scenario ${o.scenario}`)
+  const f = o.f ?? 1
+  const firstSeed = o.firstSeed ?? 1
+  const violations: Array<Violation & { seed: number }> = []
+  const failing: number[] = []
+  let completed = 0
+  let expected = 0
+  let mpr = 0
+  let latency = 0
+  let vcs = 0
+  let transfers = 0
+  const vcLatencies: number[] = []
+  const byType = new Map<string, number>()
+  for (let i = 0; i < o.seeds; i++) {
+    const seed = firstSeed + i
+    const r = new Simulation(scenario.build({ seed, f, ...(o.requests !== undefined ? { requests: o.requests } : {}) })).run()
+    o.onRun?.(r)
+    if (r.violations.length > 0) failing.push(seed)
+    for (const v of r.violations) violations.push({ ...v, seed })
+    completed += r.completedRequests
+    expected += r.expectedRequests
+    mpr += r.completedRequests > 0 ? r.messages / r.completedRequests : 0
+    latency += r.meanLatency
+    vcs += r.viewChanges
+    transfers += r.stateTransfers
+    if (r.viewChangeLatency !== undefined) vcLatencies.push(r.viewChangeLatency)
+    for (const [t, c] of Object.entries(r.messagesByType)) byType.set(t, (byType.get(t) ?? 0) + (r.completedRequests > 0 ? c / r.completedRequests : 0))
+  }
+  const runs = o.seeds
+  const round = (x: number) => Math.round(x * 100) / 100
+  return {
+    scenario: scenario.name,
+    f,
+    runs,
+    firstSeed,
+    violations,
+    failingSeeds: failing,
+    completedRequests: completed,
+    expectedRequests: expected,
+    messagesPerRequest: round(mpr / Math.max(1, runs)),
+    delaysPerRequest: round(latency / Math.max(1, runs)),
+    messagesByTypePerRequest: Object.fromEntries([...byType].sort().map(([t, c]) => [t, round(c / Math.max(1, runs))])),
+    viewChanges: vcs,
+    viewChangeDelays: vcLatencies.length === 0 ? undefined : round(vcLatencies.reduce((a, b) => a + b, 0) / vcLatencies.length),
+    stateTransfers: transfers,
+    expectViolations: scenario.expectViolations === true,
+  }
+}
