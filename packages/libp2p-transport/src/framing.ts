@@ -2,9 +2,10 @@
  * Length-prefixed frames: a 4-byte big-endian unsigned length, then that many bytes. The same
  * framing runs over the libp2p stream and over the plain-TCP baseline of the benchmark.
  *
- * The decoder never allocates more than one frame of at most `maxFrameBytes`: a header that
- * announces more is counted as oversize and its body is skipped as it arrives (the stream stays
- * usable), so no input can make it buffer without bound or throw.
+ * The decoder holds at most one partial frame, never more than `maxFrameBytes`, and only as many
+ * bytes as have actually arrived (a header announcing 4 MiB followed by silence costs nothing): a
+ * header that announces more than the maximum is counted as oversize and its body is skipped as it
+ * arrives (the stream stays usable), so no input can make it buffer without bound or throw.
  */
 import { allocUnsafe } from 'uint8arrays/alloc'
 
@@ -42,13 +43,16 @@ export interface FrameSink {
 
 /**
  * Incremental decoder: feed it chunks as they arrive (chunk boundaries need not match frame
- * boundaries) and it calls the sink for every complete frame, in order. O(bytes) work, and at
- * most one partial frame (≤ maxFrameBytes) is held.
+ * boundaries) and it calls the sink for every complete frame, in order. O(bytes) work: each byte
+ * is copied once, into the frame handed out.
  */
 export class FrameDecoder {
   private readonly header = new Uint8Array(FRAME_HEADER_BYTES)
   private headerFill = 0
-  private body: Uint8Array | undefined
+  /** Length of the frame whose body is being read; -1 when reading a header. */
+  private bodyLength = -1
+  /** The body's chunks so far: memory follows the bytes received, not the length announced. */
+  private bodyChunks: Uint8Array[] = []
   private bodyFill = 0
   private skip = 0
 
@@ -59,7 +63,7 @@ export class FrameDecoder {
 
   /** True when the bytes seen so far end inside a frame (or inside a skipped oversize body). */
   get midFrame(): boolean {
-    return this.headerFill > 0 || this.body !== undefined || this.skip > 0
+    return this.headerFill > 0 || this.bodyLength >= 0 || this.skip > 0
   }
 
   push(chunk: Uint8Array): void {
@@ -72,14 +76,20 @@ export class FrameDecoder {
         offset += n
         continue
       }
-      if (this.body !== undefined) {
-        const n = Math.min(this.body.byteLength - this.bodyFill, length - offset)
-        this.body.set(chunk.subarray(offset, offset + n), this.bodyFill)
+      if (this.bodyLength >= 0) {
+        const n = Math.min(this.bodyLength - this.bodyFill, length - offset)
+        this.bodyChunks.push(chunk.subarray(offset, offset + n))
         this.bodyFill += n
         offset += n
-        if (this.bodyFill === this.body.byteLength) {
-          const frame = this.body
-          this.body = undefined
+        if (this.bodyFill === this.bodyLength) {
+          const frame = new Uint8Array(this.bodyLength)
+          let at = 0
+          for (const part of this.bodyChunks) {
+            frame.set(part, at)
+            at += part.byteLength
+          }
+          this.bodyLength = -1
+          this.bodyChunks = []
           this.bodyFill = 0
           this.sink.frame(frame)
         }
@@ -113,7 +123,7 @@ export class FrameDecoder {
         offset += frameLength
         this.sink.frame(frame)
       } else {
-        this.body = new Uint8Array(frameLength)
+        this.bodyLength = frameLength
         this.bodyFill = 0
       }
     }
@@ -122,7 +132,8 @@ export class FrameDecoder {
   /** Forgets any partial frame (after the stream ended). */
   reset(): void {
     this.headerFill = 0
-    this.body = undefined
+    this.bodyLength = -1
+    this.bodyChunks = []
     this.bodyFill = 0
     this.skip = 0
   }

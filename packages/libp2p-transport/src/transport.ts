@@ -191,6 +191,7 @@ export class Libp2pTransport implements Transport {
   private flushScheduled = false
   private readonly dialAborts = new Set<AbortController>()
   private readonly connectWaiters = new Set<() => void>()
+  private starting: Promise<void> | undefined
   private stopping: Promise<void> | undefined
   private unknownPeerDrops = 0
   private refusedConnections = 0
@@ -256,10 +257,17 @@ export class Libp2pTransport implements Transport {
     return [...this.peers.keys()]
   }
 
-  async start(): Promise<void> {
-    if (this.state === 'started') return
-    if (this.state !== 'new') throw new TransportStateError(`start() in state ${this.state}: a stopped transport cannot be restarted; create a new one`)
+  /** Starts listening (replicas) and dialling; resolves once the node runs. Frames sent before are queued. */
+  start(): Promise<void> {
+    if (this.state === 'started') return Promise.resolve()
+    if (this.starting !== undefined && this.state === 'starting') return this.starting
+    if (this.state !== 'new') return Promise.reject(new TransportStateError(`start() in state ${this.state}: a stopped transport cannot be restarted; create a new one`))
     this.state = 'starting'
+    this.starting = this.doStart()
+    return this.starting
+  }
+
+  private async doStart(): Promise<void> {
     try {
       const privateKey = await generateKeyPairFromSeed('Ed25519', this.seed)
       const gater = {
@@ -286,15 +294,16 @@ export class Libp2pTransport implements Transport {
         },
         start: false,
       })
+      this.node = node
       if (node.peerId.toString() !== this.peerId) throw new TransportConfigError('libp2p derived a different peer id from the key')
       await node.handle(PROTOCOL, (stream, connection) => this.onInboundStream(stream, connection), {
         maxInboundStreams: 4,
         maxOutboundStreams: 4,
       })
-      this.node = node
+      if (this.state !== 'starting') return // stop() was called meanwhile; it stops the node
       await node.start()
     } catch (err) {
-      this.state = 'stopped'
+      if (this.state === 'starting') this.state = 'stopped'
       try {
         await this.node?.stop()
       } catch {
@@ -302,8 +311,7 @@ export class Libp2pTransport implements Transport {
       }
       throw err
     }
-    // stop() may have been called while starting.
-    if ((this.state as State) !== 'starting') return
+    if (this.state !== 'starting') return
     this.state = 'started'
     for (const peer of this.peers.values()) {
       if (peer.dialer) void this.connect(peer)
@@ -317,8 +325,10 @@ export class Libp2pTransport implements Transport {
       return
     }
     if (this.stopping !== undefined) return this.stopping
+    const wasStarting = this.state === 'starting'
     this.state = 'stopping'
     this.stopping = (async () => {
+      if (wasStarting) await this.starting?.catch(noop)
       for (const ac of this.dialAborts) ac.abort(new TransportStateError('transport stopped'))
       this.dialAborts.clear()
       for (const peer of this.peers.values()) {
@@ -530,7 +540,6 @@ export class Libp2pTransport implements Transport {
         stream.abort(new TransportStateError('transport stopped'))
         return
       }
-      peer.backoffMs = this.reconnectInitialDelayMs
       this.attach(peer, stream)
     } catch (err) {
       if (this.state !== 'started') return
@@ -562,6 +571,7 @@ export class Libp2pTransport implements Transport {
     }
     peer.stream = stream
     peer.connects++
+    const attachedAt = Date.now()
     const decoder = new FrameDecoder(this.maxFrameBytes, {
       frame: (bytes) => this.deliver(peer, bytes),
       oversize: () => {
@@ -594,6 +604,9 @@ export class Libp2pTransport implements Transport {
           peer.drops.discarded += peer.queue.clear()
           this.dirty.delete(peer)
         } else if (peer.dialer) {
+          // Back off afresh only after a stream that lasted: a peer that accepts and at once
+          // resets (a rule or config mismatch) sees the delays grow, not a 100 ms loop.
+          if (Date.now() - attachedAt > this.reconnectMaxDelayMs) peer.backoffMs = this.reconnectInitialDelayMs
           this.scheduleRetry(peer)
         }
       },

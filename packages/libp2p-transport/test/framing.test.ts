@@ -70,6 +70,19 @@ describe('framing', () => {
     expect(decodeAll([Uint8Array.of(0, 0, 0, 1, 1)], 100).midFrame).toBe(false)
   })
 
+  it('delivers a frame split across many chunks only once it is complete', () => {
+    const frames: Uint8Array[] = []
+    const d = new FrameDecoder(1 << 20, { frame: (f) => frames.push(f), oversize: () => {} })
+    const wire = encodeFrame(Uint8Array.from({ length: 100_000 }, (_, i) => i % 251))
+    for (let at = 0; at < wire.length; at += 1000) {
+      expect(frames).toHaveLength(0)
+      d.push(wire.subarray(at, at + 1000))
+    }
+    expect(frames).toHaveLength(1)
+    expect(frames[0]!.every((b, i) => b === i % 251)).toBe(true)
+    expect(d.midFrame).toBe(false)
+  })
+
   it('hands out frames that do not alias the input chunk', () => {
     const wire = encodeFrames([Uint8Array.of(1, 2), Uint8Array.of(3)])
     const { frames } = decodeAll([wire], 10)

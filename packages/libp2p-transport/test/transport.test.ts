@@ -348,6 +348,20 @@ describe('libp2p transport on 127.0.0.1', () => {
     expect(a.metrics().peers['kv/1']!.connected).toBe(false)
   }, 15_000)
 
+  it('survives stop() during start(), and start() called twice', async () => {
+    const c = await testCluster({ groups: [{ name: 'kv', f: 0, n: 2 }], seed: SEED })
+    const a = track(node(c, 'kv/0'))
+    const starting = a.start()
+    expect(a.start()).toBe(starting)
+    const stopping = a.stop()
+    await starting
+    await stopping
+    expect(a.listenAddrs).toEqual([])
+    // The port is free again: a new node can take it.
+    const again = await start(c, 'kv/0')
+    expect(again.listenAddrs).toHaveLength(1)
+  }, 15_000)
+
   it('reports a timeout when a peer never comes, and rejects bad options', async () => {
     const c = await testCluster({ groups: [{ name: 'kv', f: 0, n: 2 }], seed: SEED })
     const a = await start(c, 'kv/0')
