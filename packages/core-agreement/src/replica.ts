@@ -194,8 +194,13 @@ export class Replica {
 
   // ---------------------------------------------------------------- host interface
 
-  /** Feeds one frame from `from` (authenticated by the transport). Never throws on bad input. */
-  step(from: string, bytes: Uint8Array): void {
+  /**
+   * Feeds one frame from `from` (authenticated by the transport). Never throws on bad input.
+   * `now`, when given, moves the replica's clock forward without firing timers (stamps and
+   * skew checks then use the time of delivery rather than of the last tick).
+   */
+  step(from: string, bytes: Uint8Array, now?: number): void {
+    if (now !== undefined && now > this.now) this.now = now
     let msg: Message
     try {
       msg = decodeMessage(bytes, this.config.limits)
@@ -483,8 +488,9 @@ export class Replica {
    * the primary's pre-prepares to peers that missed them, and relay conflicting ones as proof.
    */
   private onPrePrepare(_from: number, pp: PrePrepare): void {
-    if (!this.active || pp.view !== this.view) return this.drop(pp.view > this.view ? 'future-view' : 'old-view')
+    if (pp.view > this.view) return this.drop('future-view')
     if (!this.inWindow(pp.seq)) return this.drop('outside-window')
+    if (!this.active || pp.view < this.view) return this.learnPrePrepare(pp)
     const e = this.entry(pp.seq)
     const digest = digestOfBatch(pp.batch)
     if (e.prePrepare !== undefined && e.view === this.view) {
@@ -561,11 +567,43 @@ export class Replica {
   }
 
   private onCommit(from: number, m: Commit): void {
-    if (!this.active || m.view !== this.view) return this.drop(m.view > this.view ? 'future-view' : 'old-view')
+    if (m.view > this.view) return this.drop('future-view')
     if (!this.inWindow(m.seq)) return this.drop('outside-window')
     const e = this.entry(m.seq)
     if (!LogEntry.addVote(e.commits, from, { view: m.view, digest: m.digest })) return this.drop('duplicate')
-    this.advance(e)
+    if (this.active && m.view === this.view) this.advance(e)
+    else this.learnCommitted(e)
+  }
+
+  /**
+   * Learning without voting. A replica that has left a view (it changes view, perhaps alone, or
+   * has moved on) must not vote in it any more, but it may still *learn* what the view decided:
+   * 2f+1 commits for (v, seq, d) mean f+1 correct replicas prepared d, so every later view keeps
+   * d at seq (PBFT's committed predicate). It then executes d without sending anything, which
+   * keeps a replica that timed out alone from falling behind the group for good.
+   */
+  private learnPrePrepare(pp: PrePrepare): void {
+    const e = this.entry(pp.seq)
+    if (e.committed || pp.seq <= this.lastExecuted) return this.drop('old-view')
+    const digest = digestOfBatch(pp.batch)
+    const known = e.learned.get(pp.view)
+    if (known !== undefined && equalBytes(digestOfBatch(known.batch), digest)) return this.drop('duplicate')
+    if (!verifyPrePrepareSignature(this.ctx, pp)) return this.drop('bad-signature')
+    e.learn(pp)
+    this.learnCommitted(e)
+  }
+
+  private learnCommitted(e: LogEntry): void {
+    if (e.committed || e.seq <= this.lastExecuted) return
+    const decided = e.committedBatch(this.group.quorum)
+    if (decided === undefined) return
+    e.view = decided.view
+    e.prePrepare = decided
+    e.digest = digestOfBatch(decided.batch)
+    e.committed = true
+    this.count('learned-commit')
+    this.persistEntry(e)
+    this.executeInOrder()
   }
 
   /** Moves a slot forward: prepared → send COMMIT; committed → execute what is in order. */
@@ -632,10 +670,13 @@ export class Replica {
     this.lastStatusSent = this.now // progress: nobody needs to be asked for anything yet
     this.out.executed.push({ seq, view: e.view, digest: e.digest as Uint8Array, stamp, requests: executed })
     if (seq % this.config.checkpointInterval === 0) this.takeCheckpoint(seq)
-    // Progress: the view-change timer restarts for what still waits, at the base timeout.
-    this.viewChangeTimeout = this.config.viewChangeTimeout
-    this.viewChangeDeadline = undefined
-    if (this.pending.size > 0) this.armViewChangeTimer()
+    // Progress: the view-change timer restarts for what still waits, at the base timeout. (While
+    // changing view, the timer guards the NEW-VIEW and stays as it is.)
+    if (this.active) {
+      this.viewChangeTimeout = this.config.viewChangeTimeout
+      this.viewChangeDeadline = undefined
+      if (this.pending.size > 0) this.armViewChangeTimer()
+    }
   }
 
   // ---------------------------------------------------------------- checkpoints
@@ -725,13 +766,16 @@ export class Replica {
       this.send(to, { t: 'stable', proof: this.stable })
       if (this.ownStableCheckpoint !== undefined) this.send(to, this.ownStableCheckpoint)
     }
-    if (!this.active || s.view !== this.view) return
+    if (!this.active) return
+    // Resend what the peer lacks above its last executed slot: pre-prepares and commits help it
+    // whatever view it is in (it can learn committed batches), prepares only in our view.
     const first = Math.max(s.lastExecuted, this.stable.seq) + 1
     for (let seq = first; seq < first + STATUS_RESEND_LIMIT; seq++) {
       const e = this.log.get(seq)
       if (e === undefined || e.prePrepare === undefined || e.view !== this.view) continue
+      if (s.view < this.view) continue
       this.send(to, e.prePrepare)
-      if (e.ownPrepare !== undefined) this.send(to, e.ownPrepare)
+      if (e.ownPrepare !== undefined && s.view === this.view) this.send(to, e.ownPrepare)
       if (e.sentCommit) this.send(to, { t: 'commit', view: e.view, seq, digest: e.digest as Uint8Array })
     }
     for (const [seq, own] of this.ownCheckpoints) if (seq > s.stable) this.send(to, own.message)

@@ -14,6 +14,7 @@ export {
   generateKeyPair,
   signBytes,
   verifyBytes,
+  setVerificationCache,
   publicKeyObject,
   peerIdOf,
   toHex,

@@ -68,9 +68,39 @@ export function signBytes(keyPair: KeyPair, data: Uint8Array): Uint8Array {
   return new Uint8Array(sign(null, data, keyPair.privateKeyObject))
 }
 
+let verifyCache: Map<string, boolean> | undefined
+let verifyCacheCapacity = 0
+
+/**
+ * Remembers verification outcomes (bounded; 0 turns it off). Verification is a pure function of
+ * (key, data, signature), so a cache never changes an answer; it saves work where one process
+ * checks the same signature many times: the simulator, which runs a whole group in one process,
+ * and retransmissions.
+ */
+export function setVerificationCache(capacity: number): void {
+  verifyCacheCapacity = Math.max(0, Math.floor(capacity))
+  verifyCache = verifyCacheCapacity > 0 ? new Map() : undefined
+}
+
+function latin1(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1')
+}
+
 /** True only for a valid signature; malformed keys or signatures are simply invalid, never thrown. */
 export function verifyBytes(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
   if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) return false
+  if (verifyCache === undefined || !(publicKey instanceof Uint8Array) || !(data instanceof Uint8Array)) return verifyUncached(publicKey, data, signature)
+  const k = `${latin1(publicKey)}|${latin1(signature)}|${latin1(data)}`
+  let ok = verifyCache.get(k)
+  if (ok === undefined) {
+    ok = verifyUncached(publicKey, data, signature)
+    if (verifyCache.size >= verifyCacheCapacity) verifyCache.clear()
+    verifyCache.set(k, ok)
+  }
+  return ok
+}
+
+function verifyUncached(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
   let key: KeyObject
   try {
     key = publicKeyObject(publicKey)

@@ -98,6 +98,12 @@ function main(argv: readonly string[]): number {
     console.log(`  messages/request ${report.messagesPerRequest}, delays/request ${report.delaysPerRequest}`)
     console.log(`  by type ${JSON.stringify(report.messagesByTypePerRequest)}`)
     console.log(`  view changes ${report.viewChanges}${report.viewChangeDelays !== undefined ? ` (first request in new view after ${report.viewChangeDelays} delays)` : ''}, state transfers ${report.stateTransfers}`)
+    console.log(`  largest bounded structures ${JSON.stringify(report.maxSizes)}`)
+    if (report.heapSamplesMiB.length > 0) {
+      const h = report.heapSamplesMiB
+      const at = (q: number) => h[Math.min(h.length - 1, Math.floor(q * (h.length - 1)))]
+      console.log(`  heap MiB at 10%/50%/90%/100% of the run: ${at(0.1)}/${at(0.5)}/${at(0.9)}/${at(1)}`)
+    }
     if (report.expectViolations) console.log(`  negative scenario: conflicts caught in ${report.failingSeeds.length}/${report.runs} runs`)
     else console.log(`  violations ${report.violations.length}${report.failingSeeds.length > 0 ? ` (replay: --seed ${report.failingSeeds[0]} --seeds 1)` : ''}`)
     console.log(ok ? 'OK' : 'FAILED')

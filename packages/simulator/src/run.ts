@@ -32,6 +32,9 @@ export interface CampaignReport {
   readonly viewChangeDelays: number | undefined
   readonly stateTransfers: number
   readonly expectViolations: boolean
+  readonly maxSizes: Readonly<Record<string, number>>
+  /** Heap samples of the last run (MiB, one per virtual second), for long runs. */
+  readonly heapSamplesMiB: readonly number[]
 }
 
 export class UnknownScenarioError extends Error {
@@ -53,6 +56,8 @@ export function runCampaign(o: CampaignOptions): CampaignReport {
   let transfers = 0
   const vcLatencies: number[] = []
   const byType = new Map<string, number>()
+  const maxSizes = new Map<string, number>()
+  let heap: readonly number[] = []
   for (let i = 0; i < o.seeds; i++) {
     const seed = firstSeed + i
     const r = new Simulation(scenario.build({ seed, f, ...(o.requests !== undefined ? { requests: o.requests } : {}) })).run()
@@ -65,6 +70,8 @@ export function runCampaign(o: CampaignOptions): CampaignReport {
     latency += r.meanLatency
     vcs += r.viewChanges
     transfers += r.stateTransfers
+    heap = r.heapSamplesMiB
+    for (const [k, v] of Object.entries(r.maxSizes)) if (v > (maxSizes.get(k) ?? 0)) maxSizes.set(k, v)
     if (r.viewChangeLatency !== undefined) vcLatencies.push(r.viewChangeLatency)
     for (const [t, c] of Object.entries(r.messagesByType)) byType.set(t, (byType.get(t) ?? 0) + (r.completedRequests > 0 ? c / r.completedRequests : 0))
   }
@@ -86,5 +93,7 @@ export function runCampaign(o: CampaignOptions): CampaignReport {
     viewChangeDelays: vcLatencies.length === 0 ? undefined : round(vcLatencies.reduce((a, b) => a + b, 0) / vcLatencies.length),
     stateTransfers: transfers,
     expectViolations: scenario.expectViolations === true,
+    maxSizes: Object.fromEntries(maxSizes),
+    heapSamplesMiB: heap,
   }
 }
