@@ -15,6 +15,7 @@ export {
   signBytes,
   verifyBytes,
   publicKeyObject,
+  weakPublicKeyReason,
   peerIdOf,
   toHex,
   fromHex,
