@@ -16,6 +16,7 @@ export {
   verifyBytes,
   setVerificationCache,
   publicKeyObject,
+  weakPublicKeyReason,
   peerIdOf,
   toHex,
   fromHex,
