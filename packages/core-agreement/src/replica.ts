@@ -30,7 +30,7 @@ import {
 } from '@bftrc/crypto'
 import { ClientTable } from './client-table.js'
 import { type ReplicaConfig, resolveConfig } from './config.js'
-import type { Executor } from './executor.js'
+import type { Executor, ProposalValidator } from './executor.js'
 import { LogEntry } from './log.js'
 import {
   type Checkpoint,
@@ -41,6 +41,7 @@ import {
   type NewView,
   type PrePrepare,
   type Prepare,
+  proposalDigest,
   type PreparedProof,
   type Reply,
   type Request,
@@ -87,6 +88,8 @@ export interface ReplicaInit {
   readonly restored?: PersistedState
   /** The host clock at creation. */
   readonly now?: number
+  /** Checks the upper layer's proposals; without it the replica orders client requests only. */
+  readonly proposals?: ProposalValidator
 }
 
 export interface ReplicaStatus {
@@ -99,6 +102,7 @@ export interface ReplicaStatus {
   readonly logEntries: number
   readonly queued: number
   readonly pending: number
+  readonly proposalsWaiting: number
   readonly transferring: boolean
 }
 
@@ -144,6 +148,13 @@ export class Replica {
   private readonly pending = new Map<string, Request>()
   private readonly verifiedRequests = new Set<string>()
 
+  // Proposals of the upper layer, by the key its validator gives them.
+  private readonly validator: ProposalValidator | undefined
+  private readonly proposalQueue = new Map<string, Uint8Array>()
+  private readonly pendingProposals = new Map<string, Uint8Array>()
+  private readonly inFlightProposals = new Set<string>()
+  private readonly validProposals = new Map<string, string>()
+
   // View change.
   private readonly viewChanges = new Map<number, ViewChange>()
   private currentNewView: NewView | undefined
@@ -174,6 +185,7 @@ export class Replica {
     this.group = init.membership.group(member.group) as Group
     this.keyPair = init.keyPair
     this.executor = init.executor
+    this.validator = init.proposals
     this.now = init.now ?? 0
     this.peers = this.group.members.filter((m) => m.index !== this.index).map((m) => m.id)
     this.viewChangeTimeout = this.config.viewChangeTimeout
@@ -214,6 +226,8 @@ export class Replica {
     if (msg.t === 'request') return this.onRequest(from, fromReplica, msg.request)
     if (fromReplica === undefined || fromReplica === this.index) return this.drop('not-a-peer')
     switch (msg.t) {
+      case 'proposal':
+        return this.onProposal(msg.payload)
       case 'pre-prepare':
         return this.onPrePrepare(fromReplica, msg)
       case 'prepare':
@@ -281,6 +295,7 @@ export class Replica {
       logEntries: this.log.size,
       queued: this.queue.size,
       pending: this.pending.size,
+      proposalsWaiting: this.proposalQueue.size + this.pendingProposals.size,
       transferring: this.fetch !== undefined,
     }
   }
@@ -303,6 +318,10 @@ export class Replica {
       verifiedRequests: this.verifiedRequests.size,
       viewChanges: this.viewChanges.size,
       inFlight: this.inFlight.size,
+      proposalQueue: this.proposalQueue.size,
+      pendingProposals: this.pendingProposals.size,
+      inFlightProposals: this.inFlightProposals.size,
+      validProposals: this.validProposals.size,
       clients: this.clientTable.size,
     }
   }
@@ -356,6 +375,7 @@ export class Replica {
 
   private hasWork(): boolean {
     if (this.queue.size > 0 || this.pending.size > 0 || this.transferTarget !== undefined) return true
+    if (this.proposalQueue.size > 0 || this.pendingProposals.size > 0) return true
     for (const seq of this.log.keys()) if (seq > this.lastExecuted) return true
     for (const seq of this.checkpointVotes.keys()) if (seq > this.lastExecuted) return true
     return false
@@ -449,7 +469,7 @@ export class Replica {
   private assignBatches(): void {
     if (!this.isPrimary() || !this.active) return
     while (
-      this.queue.size > 0 &&
+      (this.queue.size > 0 || this.proposalQueue.size > 0) &&
       this.lastAssigned - this.lastExecuted < this.config.pipelineDepth &&
       this.lastAssigned + 1 <= this.stable.seq + this.config.logWindow
     ) {
@@ -464,11 +484,20 @@ export class Replica {
         this.inFlight.set(client, r.timestamp)
         bytes += r.op.length
       }
-      if (requests.length === 0) continue
+      const proposals: Uint8Array[] = []
+      for (const [key, payload] of this.proposalQueue) {
+        if (proposals.length >= this.config.limits.maxBatchProposals) break
+        if (proposals.length + requests.length > 0 && bytes + payload.length > this.config.maxBatchBytes) break
+        this.proposalQueue.delete(key)
+        this.inFlightProposals.add(key)
+        proposals.push(payload)
+        bytes += payload.length
+      }
+      if (requests.length === 0 && proposals.length === 0) continue
       const stamp = Math.max(this.now, this.lastAssignedStamp, this.lastExecStamp)
       this.lastAssignedStamp = stamp
       const seq = ++this.lastAssigned
-      const batch = { stamp, requests }
+      const batch = proposals.length > 0 ? { stamp, requests, proposals } : { stamp, requests }
       const pp: PrePrepare = {
         t: 'pre-prepare',
         view: this.view,
@@ -479,6 +508,72 @@ export class Replica {
       this.acceptPrePrepare(this.entry(seq), pp)
       this.broadcast(pp)
     }
+  }
+
+  // ---------------------------------------------------------------- proposals
+
+  /** The validator's key for a proposal, or undefined if invalid (outcomes cached by digest). */
+  private proposalKey(payload: Uint8Array): string | undefined {
+    if (this.validator === undefined) return undefined
+    const d = latin1(proposalDigest(payload))
+    const cached = this.validProposals.get(d)
+    if (cached !== undefined) return cached
+    const key = this.validator.validate(payload)
+    if (key === undefined) return undefined
+    if (this.validProposals.size >= 4 * this.config.maxPendingRequests) this.validProposals.clear()
+    this.validProposals.set(d, key)
+    return key
+  }
+
+  /**
+   * Asks the group to order an event of the upper layer. On the primary it waits for the next
+   * batch; on a backup it is handed to the primary and watched by the view-change timer, like a
+   * relayed client request. Returns false when it is invalid or the buffers are full.
+   */
+  propose(payload: Uint8Array): boolean {
+    const key = this.proposalKey(payload)
+    if (key === undefined) {
+      this.drop('bad-proposal')
+      return false
+    }
+    if (this.isPrimary() && this.active) return this.enqueueProposal(key, payload)
+    if (!this.pendingProposals.has(key)) {
+      if (this.pendingProposals.size >= this.config.maxPendingRequests) {
+        this.drop('pending-full')
+        return false
+      }
+      this.pendingProposals.set(key, payload)
+    }
+    if (this.active) this.send(this.primaryId(), { t: 'proposal', payload })
+    this.armViewChangeTimer()
+    return true
+  }
+
+  private onProposal(payload: Uint8Array): void {
+    if (!this.isPrimary() || !this.active) return this.drop('not-primary')
+    const key = this.proposalKey(payload)
+    if (key === undefined) return this.drop('bad-proposal')
+    this.enqueueProposal(key, payload)
+  }
+
+  private enqueueProposal(key: string, payload: Uint8Array): boolean {
+    if (this.proposalQueue.has(key) || this.inFlightProposals.has(key)) {
+      this.drop('duplicate-proposal')
+      return true
+    }
+    if (this.proposalQueue.size >= this.config.maxPendingRequests) {
+      this.drop('queue-full')
+      return false
+    }
+    this.proposalQueue.set(key, payload)
+    this.assignBatches()
+    return true
+  }
+
+  /** Upper layers call this when an event they proposed is no longer needed (e.g. already executed). */
+  withdraw(key: string): void {
+    this.proposalQueue.delete(key)
+    this.pendingProposals.delete(key)
   }
 
   // ---------------------------------------------------------------- normal case
@@ -507,6 +602,10 @@ export class Replica {
     if (pp.batch.requests.length > this.config.maxBatchRequests || pp.batch.requests.some((r) => r.readOnly || !this.validRequest(r))) {
       this.drop('bad-batch')
       return this.suspectPrimary('invalid request in a batch')
+    }
+    if ((pp.batch.proposals ?? []).some((p) => this.proposalKey(p) === undefined)) {
+      this.drop('bad-batch')
+      return this.suspectPrimary('invalid proposal in a batch')
     }
     if (!this.acceptableStamp(pp)) return this.drop('bad-stamp')
     if (pp.seq > this.highestPrePrepareSeen) this.highestPrePrepareSeen = pp.seq
@@ -643,6 +742,20 @@ export class Replica {
     const seq = e.seq
     const stamp = Math.max(pp.batch.stamp, this.lastExecStamp)
     const executed: ExecutedRequest[] = []
+    this.executor.beginBatch?.({ seq, stamp })
+    const proposalKeys: string[] = []
+    for (const payload of pp.batch.proposals ?? []) {
+      // Every correct replica checked it before voting; a batch re-issued by a NEW-VIEW was
+      // checked by the f+1 correct replicas that prepared it. The key only tidies our queues.
+      const key = this.proposalKey(payload)
+      if (key !== undefined) {
+        proposalKeys.push(key)
+        this.proposalQueue.delete(key)
+        this.pendingProposals.delete(key)
+        this.inFlightProposals.delete(key)
+      }
+      this.executor.executeProposal?.(payload, { seq, stamp })
+    }
     for (const r of pp.batch.requests) {
       // Exactly once: a request at or below the client's last executed timestamp is skipped by
       // every correct replica alike (a faulty primary may have ordered it twice).
@@ -668,14 +781,14 @@ export class Replica {
     this.lastExecuted = seq
     this.lastExecStamp = stamp
     this.lastStatusSent = this.now // progress: nobody needs to be asked for anything yet
-    this.out.executed.push({ seq, view: e.view, digest: e.digest as Uint8Array, stamp, requests: executed })
+    this.out.executed.push({ seq, view: e.view, digest: e.digest as Uint8Array, stamp, requests: executed, proposals: proposalKeys })
     if (seq % this.config.checkpointInterval === 0) this.takeCheckpoint(seq)
     // Progress: the view-change timer restarts for what still waits, at the base timeout. (While
     // changing view, the timer guards the NEW-VIEW and stays as it is.)
     if (this.active) {
       this.viewChangeTimeout = this.config.viewChangeTimeout
       this.viewChangeDeadline = undefined
-      if (this.pending.size > 0) this.armViewChangeTimer()
+      if (this.pending.size > 0 || this.pendingProposals.size > 0) this.armViewChangeTimer()
     }
   }
 
@@ -910,13 +1023,20 @@ export class Replica {
       this.acceptPrePrepare(e, pp)
     }
     this.inFlight.clear()
+    this.inFlightProposals.clear()
     if (this.isPrimary()) {
       this.lastAssigned = maxSeq
       this.lastAssignedStamp = maxStamp
       for (const pp of nv.prePrepares) {
         if (pp.seq <= this.lastExecuted) continue
         for (const r of pp.batch.requests) if (r.timestamp > (this.inFlight.get(r.client) ?? -1)) this.inFlight.set(r.client, r.timestamp)
+        for (const p of pp.batch.proposals ?? []) {
+          const key = this.proposalKey(p)
+          if (key !== undefined) this.inFlightProposals.add(key)
+        }
       }
+      for (const [key, payload] of this.pendingProposals) this.enqueueProposal(key, payload)
+      this.pendingProposals.clear()
       for (const r of this.pending.values()) this.enqueue(r)
       this.pending.clear()
       this.assignBatches()
@@ -925,7 +1045,10 @@ export class Replica {
       for (const r of this.queue.values()) this.send(this.primaryId(), { t: 'request', request: r })
       this.queue.clear()
       for (const r of this.pending.values()) this.send(this.primaryId(), { t: 'request', request: r })
-      if (this.pending.size > 0) this.armViewChangeTimer()
+      for (const payload of this.proposalQueue.values()) this.send(this.primaryId(), { t: 'proposal', payload })
+      this.proposalQueue.clear()
+      for (const payload of this.pendingProposals.values()) this.send(this.primaryId(), { t: 'proposal', payload })
+      if (this.pending.size > 0 || this.pendingProposals.size > 0) this.armViewChangeTimer()
     }
   }
 
