@@ -18,7 +18,7 @@ import {
   type ReplicaEvent,
   encodeMessage,
 } from '@bftrc/core-agreement'
-import { type GeneratedCluster, encode, generateCluster, setVerificationCache, sha256 } from '@bftrc/crypto'
+import { type GeneratedCluster, type KeyPair, encode, generateCluster, setVerificationCache, sha256 } from '@bftrc/crypto'
 import type { Behaviour } from './adversary.js'
 import { Checkers, type Violation } from './checkers.js'
 import { EventQueue } from './event-queue.js'
@@ -284,7 +284,17 @@ export class Simulation {
       if (twinSide !== undefined && this.sideOf(out.to, undefined) !== twinSide && !this.isTwin(out.to)) continue
       const bytes = encodeCached(out.message)
       if (node.behaviour !== undefined) {
-        for (const frame of node.behaviour.outbound({ sim: this, node: node.index, to: out.to, message: out.message, bytes })) {
+        const ctx = {
+          self: node.id,
+          group: GROUP,
+          key: this.cluster.keys.get(node.id) as KeyPair,
+          prng: this.prng,
+          peers: this.replicas.map((r) => r.id),
+          to: out.to,
+          message: out.message,
+          bytes,
+        }
+        for (const frame of node.behaviour.outbound(ctx)) {
           this.network.send(node.id, frame.to, frame.bytes, frame.type ?? out.message.t, twinSide)
         }
       } else {
