@@ -274,7 +274,8 @@ export class GroupSimulation {
         if (calleeSpec.overFaulty !== true && expected !== undefined && expected !== d) this.violate('validity', `${node.id} delivered a result for ${key} that no correct ${e.callee} replica computed`)
         if (calleeSpec.overFaulty !== true && expected === undefined) this.violate('validity', `${node.id} delivered ${key} before any correct ${e.callee} replica answered it`)
         const first = [...this.delivered.values()].filter((m) => m.has(key)).length === 1
-        if (first) {
+        // Figures count the drivers' calls (a relay's own calls are part of their cost).
+        if (first && this.options.drivers.includes(node.group)) {
           const at = this.issuedAt.get(key)
           if (at !== undefined) this.latencies.push(this.time - at)
           this.lastDeliveryFrames = this.measuredFrames
