@@ -244,7 +244,9 @@ describe('LevelStorage', () => {
     for (const call of put.mock.calls as unknown[][]) expect(call[2]).toMatchObject({ sync: true })
   })
 
-  const strace = spawnSync('strace', ['-V'], { encoding: 'utf8' }).status === 0
+  // Only where strace exists and may trace (ptrace can be forbidden in containers).
+  const strace = spawnSync('strace', ['-f', '-qq', '-e', 'trace=fdatasync', 'true'], { encoding: 'utf8' }).status === 0
+  if (!strace) console.warn('skipping the strace durability check: strace is missing or cannot trace here')
   it.skipIf(!strace)('durability: the kernel sees an fdatasync per apply (strace)', async () => {
     const location = dir()
     const n = 20
