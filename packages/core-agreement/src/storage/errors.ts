@@ -4,7 +4,7 @@
 export class StorageCorruptError extends Error {
   override readonly name = 'StorageCorruptError'
   constructor(
-    /** The record's key: `meta`, `view`, `checkpoint`, `checkpoint-state`, `entry/<seq>`, or hex. */
+    /** The record's key: `meta`, `view`, `checkpoint`, `checkpoint-state`, `entry/<seq>`, `leveldb-log` (LevelDB dropped damaged log records), or hex. */
     readonly key: string,
     reason: string,
     options?: { cause?: unknown },

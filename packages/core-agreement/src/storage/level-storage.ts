@@ -16,6 +16,8 @@
  * one's, and deletes the entries at or below it in the same batch (an in-memory index of stored
  * seqs finds them without a scan). See records.ts for the key layout.
  */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { sha256 } from '@bftrc/crypto'
 import { ClassicLevel } from 'classic-level'
 import { DEFAULT_LIMITS, type MessageLimits } from '../limits.js'
@@ -28,15 +30,18 @@ import {
   ENTRY_END,
   ENTRY_FIRST,
   META_KEY,
+  POISON_KEY,
   VIEW_KEY,
   type CheckpointHeader,
   checkMeta,
   decodeCheckpointHeader,
   decodeEntry,
+  decodePoison,
   decodeView,
   encodeCheckpointHeader,
   encodeEntry,
   encodeMeta,
+  encodePoison,
   encodeView,
   entryKey,
   entrySeqOf,
@@ -79,6 +84,22 @@ function isLocked(err: unknown): boolean {
   return false
 }
 
+/**
+ * What LevelDB's info log (`LOG`, rewritten at every open) says it dropped while replaying its
+ * write-ahead log: classic-level cannot turn on `paranoid_checks`, so a damaged record in the
+ * middle of the log is skipped with only this line to show for it, and the records after it are
+ * applied. (A torn or zero-filled tail, as a crash leaves it, is skipped without such a line.)
+ */
+function droppedOnRecovery(location: string): string | undefined {
+  let log: string
+  try {
+    log = readFileSync(join(location, 'LOG'), 'utf8')
+  } catch {
+    return undefined
+  }
+  return log.split('\n').find((line) => /\bdropping \d+ bytes\b|\bCorruption:/.test(line))
+}
+
 function isUint(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
 }
@@ -109,8 +130,9 @@ export class LevelStorage implements Storage {
 
   /**
    * Opens (creating if missing) the replica's store in `location`. Throws StorageLockedError if
-   * another process holds the folder, StorageCorruptError if its format marker, checkpoint header
-   * or entry keys are unreadable. Record bodies are validated by `load()`.
+   * another process holds the folder, StorageCorruptError if LevelDB reports (now or at an earlier
+   * open) that it dropped damaged records of its log, or if the format marker, checkpoint header or
+   * entry keys are unreadable. Record bodies are validated by `load()`.
    */
   static async open(location: string, options: LevelStorageOptions = {}): Promise<LevelStorage> {
     const db: Db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view', createIfMissing: true })
@@ -121,6 +143,13 @@ export class LevelStorage implements Storage {
       throw err
     }
     try {
+      // A damaged write-ahead log: LevelDB has already dropped the bad records and rewritten the
+      // rest, so this open is the only one that can tell. Mark the store, so every later open
+      // refuses it too: its contents are no longer what was acknowledged.
+      const dropped = droppedOnRecovery(location)
+      if (dropped !== undefined) await db.put(POISON_KEY, encodePoison(dropped.trim()), { sync: true })
+      const poison = await db.get(POISON_KEY)
+      if (poison !== undefined) throw new StorageCorruptError('leveldb-log', `LevelDB dropped damaged records of its log: ${decodePoison(poison)}`)
       const meta = await db.get(META_KEY)
       if (meta === undefined) {
         const [first] = await db.keys({ limit: 1 }).all()
@@ -172,6 +201,7 @@ export class LevelStorage implements Storage {
       else if (equalBytes(key, CHECKPOINT_KEY)) header = decodeCheckpointHeader(value)
       else if (equalBytes(key, CHECKPOINT_STATE_KEY)) state = value.slice()
       else if (entrySeqOf(key) !== undefined) entries.push(decodeEntry(key, value, this.limits))
+      else if (equalBytes(key, POISON_KEY)) throw new StorageCorruptError('leveldb-log', `LevelDB dropped damaged records of its log: ${decodePoison(value)}`)
       else throw new StorageCorruptError(keyName(key), 'unknown key')
     }
     if (!meta) throw new StorageCorruptError('meta', 'missing')

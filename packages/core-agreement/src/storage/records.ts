@@ -9,6 +9,7 @@
  * | `01`                     | `{ view }`                                                        |
  * | `02`                     | checkpoint header `{ seq, digest, certificate?, stateLength }`    |
  * | `03`                     | checkpoint state, raw bytes (sha256 = header digest)              |
+ * | `04`                     | `{ reason }`: LevelDB dropped data once; the store stays refused  |
  * | `10` + seq (8 bytes, BE) | entry `{ seq, view, prePrepare, prepared, committed, prepares? }` |
  *
  * Big-endian sequence numbers make LevelDB's byte order the sequence order, so entries are read
@@ -45,6 +46,7 @@ export const META_KEY = Uint8Array.of(0x00)
 export const VIEW_KEY = Uint8Array.of(0x01)
 export const CHECKPOINT_KEY = Uint8Array.of(0x02)
 export const CHECKPOINT_STATE_KEY = Uint8Array.of(0x03)
+export const POISON_KEY = Uint8Array.of(0x04)
 export const ENTRY_PREFIX = 0x10
 /** Every entry key lies in [ENTRY_FIRST, ENTRY_END). */
 export const ENTRY_FIRST = Uint8Array.of(ENTRY_PREFIX)
@@ -84,6 +86,8 @@ export function keyName(key: Uint8Array): string {
         return 'checkpoint'
       case 0x03:
         return 'checkpoint-state'
+      case 0x04:
+        return 'leveldb-log'
     }
   }
   const seq = entrySeqOf(key)
@@ -125,6 +129,21 @@ export function checkMeta(value: Uint8Array): void {
     if (format !== FORMAT) throw new DecodeError('wrong-type', `meta.format: ${format} is not ${FORMAT}`)
     if (version !== FORMAT_VERSION) throw new DecodeError('wrong-type', `meta.version: ${version} is not the supported ${FORMAT_VERSION}`)
   })
+}
+
+// ---- poison ----
+
+export function encodePoison(reason: string): Uint8Array {
+  return encode({ reason: reason.slice(0, 4096) })
+}
+
+export function decodePoison(value: Uint8Array): string {
+  try {
+    return asString(asMap(decode(plain(value), SMALL_RECORD_BYTES), 'poison').reason, 'poison.reason', 4096)
+  } catch (err) {
+    if (err instanceof DecodeError) return 'unreadable reason'
+    throw err
+  }
 }
 
 // ---- view ----
