@@ -822,8 +822,8 @@ export class Replica {
     const digest = sha256(state)
     const message: Checkpoint = { t: 'checkpoint', seq, digest, signature: this.sign(checkpointStatement(this.group.name, seq, digest)) }
     this.ownCheckpoints.set(seq, { digest, state, message })
-    if (this.restoring) return
-    this.broadcast(message)
+    // Restoring after a restart: count our vote, but our peers have long had it.
+    if (!this.restoring) this.broadcast(message)
     this.addCheckpointVote(this.index, message)
   }
 
@@ -1144,7 +1144,7 @@ export class Replica {
     let clients: ClientTable
     let stamp: number
     try {
-      const m = asMap(decode(state), 'state')
+      const m = asMap(decode(state, MAX_STATE_BYTES), 'state')
       app = asBytes(m.app, 'state.app')
       clients = ClientTable.fromValue(m.clients ?? null, this.config.maxClients)
       stamp = asUint(m.stamp, 'state.stamp')
