@@ -357,7 +357,7 @@ export class GroupSimulation {
   private driversDone(): boolean {
     return this.options.drivers.every((g) => {
       const live = this.correctUp(g)
-      return live.length > 0 && live.every((n) => (n.voter?.app as DriverApp).done)
+      return live.length > 0 && live.every((n) => (n.voter?.app as DriverApp | undefined)?.done === true)
     })
   }
 
