@@ -59,3 +59,17 @@ describe('the checkers are known to work', () => {
     expect(r.violations.some((v) => v.invariant === 'validity')).toBe(true)
   })
 })
+
+describe('failure-free calls between groups of different sizes', () => {
+  const sizes = [1, 2, 5, 10]
+  const grid = sizes.flatMap((fc) => sizes.map((fs) => [fc, fs] as const))
+  it.each(grid)('take 8 delays with n_c + n_s inter-group messages for f_c = %i, f_s = %i', (fc, fs) => {
+    const base = (groupScenarioByName('replicated-basic') as NonNullable<ReturnType<typeof groupScenarioByName>>).build({ seed: 5, f: 1, calls: 2 })
+    const groups = base.groups.map((g) => ({ ...g, f: g.name === 'client' ? fc : fs }))
+    const r = new GroupSimulation({ ...base, groups }).run()
+    expect(r.violations).toEqual([])
+    expect(r.calls).toBe(2)
+    expect(r.meanCallLatency).toBe(8)
+    expect(r.interGroupMessages / r.calls).toBe(3 * fc + 1 + 3 * fs + 1)
+  })
+})
