@@ -105,6 +105,23 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length
 }
 
+// Protocol messages use a small, fixed set of map keys: remember their UTF-8 bytes (bounded).
+const keyCache = new Map<string, Uint8Array>()
+const KEY_CACHE_LIMIT = 1024
+
+function keyBytes(key: string): Uint8Array {
+  let bytes = keyCache.get(key)
+  if (bytes === undefined) {
+    checkWellFormed(key, 'map key')
+    bytes = textEncoder.encode(key)
+    if (key.length <= 64) {
+      if (keyCache.size >= KEY_CACHE_LIMIT) keyCache.clear()
+      keyCache.set(key, bytes)
+    }
+  }
+  return bytes
+}
+
 function writeValue(w: Writer, v: Value | undefined, depth: number): void {
   if (depth > MAX_DEPTH) throw new EncodeError(`nesting deeper than ${MAX_DEPTH}`)
   if (v === null) {
@@ -155,8 +172,7 @@ function writeValue(w: Writer, v: Value | undefined, depth: number): void {
   for (const key of Object.keys(v)) {
     const item = (v as ValueMap)[key]
     if (item === undefined) continue
-    checkWellFormed(key, 'map key')
-    entries.push([textEncoder.encode(key), item])
+    entries.push([keyBytes(key), item])
   }
   entries.sort((a, b) => compareBytes(a[0], b[0]))
   w.byte(TAG_MAP)
