@@ -485,9 +485,10 @@ export class Replica {
   private onPrePrepare(_from: number, pp: PrePrepare): void {
     if (!this.active || pp.view !== this.view) return this.drop(pp.view > this.view ? 'future-view' : 'old-view')
     if (!this.inWindow(pp.seq)) return this.drop('outside-window')
-    const e = this.entry(pp.seq)
+    // Look the slot up without creating it: a rejected pre-prepare must leave no log entry behind.
+    const e = this.log.get(pp.seq)
     const digest = digestOfBatch(pp.batch)
-    if (e.prePrepare !== undefined && e.view === this.view) {
+    if (e?.prePrepare !== undefined && e.view === this.view) {
       if (equalBytes(e.digest as Uint8Array, digest)) return this.drop('duplicate')
       if (!verifyPrePrepareSignature(this.ctx, pp)) return this.drop('bad-signature')
       // Two validly signed pre-prepares for one (view, seq): the primary is provably faulty. Show
@@ -504,7 +505,7 @@ export class Replica {
     }
     if (!this.acceptableStamp(pp)) return this.drop('bad-stamp')
     if (pp.seq > this.highestPrePrepareSeen) this.highestPrePrepareSeen = pp.seq
-    this.acceptPrePrepare(e, pp)
+    this.acceptPrePrepare(e ?? this.entry(pp.seq), pp)
   }
 
   /**
@@ -549,13 +550,14 @@ export class Replica {
     if (!this.active || m.view !== this.view) return this.drop(m.view > this.view ? 'future-view' : 'old-view')
     if (from === primaryOf(this.group, m.view)) return this.drop('prepare-from-primary')
     if (!this.inWindow(m.seq)) return this.drop('outside-window')
-    const e = this.entry(m.seq)
-    const existing = e.prepares.get(from)
+    const existing = this.log.get(m.seq)?.prepares.get(from)
     if (existing !== undefined && existing.view >= m.view) return this.drop('duplicate')
     const member = this.group.members[from]
     if (member === undefined || !verifyBytes(member.publicKey, prepareStatement(this.group.name, m.view, m.seq, m.digest), m.signature)) {
       return this.drop('bad-signature')
     }
+    // Only a vote that passed creates the slot.
+    const e = this.entry(m.seq)
     LogEntry.addVote(e.prepares, from, { view: m.view, digest: m.digest, signature: m.signature })
     this.advance(e)
   }
