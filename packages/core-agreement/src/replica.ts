@@ -384,12 +384,17 @@ export class Replica {
     return undefined
   }
 
-  /** Checks a client request's signature once; remembers digests that passed (bounded). */
+  /**
+   * Checks a client request's signature once; remembers (digest, signature) pairs that passed
+   * (bounded). The signature is part of the key: the digest does not cover it, so a copy of a
+   * verified request with other signature bytes must be checked again, or a correct primary could
+   * order a request that backups (who never saw the genuine copy) reject as proof against it.
+   */
   private validRequest(r: Request): boolean {
     const key = this.clientKey(r)
     if (key === undefined) return false
     const digest = requestDigest(r)
-    const k = latin1(digest)
+    const k = latin1(digest) + latin1(r.signature)
     if (this.verifiedRequests.has(k)) return true
     if (!verifyBytes(key, digest, r.signature)) return false
     if (this.verifiedRequests.size >= 4 * this.config.maxPendingRequests) this.verifiedRequests.clear()
