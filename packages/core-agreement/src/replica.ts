@@ -778,10 +778,20 @@ export class Replica {
     this.tryNewView()
   }
 
-  /** A prepared proof we hold ourselves for the same slot need not be checked again. */
+  /**
+   * A prepared proof identical to one we hold ourselves for the same slot need not be checked
+   * again. Identical means the signatures too, not only (view, seq, digest): a view change is
+   * forwarded inside a NEW-VIEW, and a replica that did not prepare the slot checks every
+   * signature, so a forged certificate accepted here would make it refuse our NEW-VIEW.
+   */
   private knownProof = (p: PreparedProof): boolean => {
     const mine = this.log.get(p.prePrepare.seq)?.preparedProof
-    return mine !== undefined && mine.prePrepare.view === p.prePrepare.view && equalBytes(digestOfBatch(mine.prePrepare.batch), digestOfBatch(p.prePrepare.batch))
+    if (mine === undefined || mine.prePrepare.view !== p.prePrepare.view || !equalBytes(mine.prePrepare.signature, p.prePrepare.signature)) return false
+    if (!equalBytes(digestOfBatch(mine.prePrepare.batch), digestOfBatch(p.prePrepare.batch))) return false
+    const a = mine.prepares
+    const b = p.prepares
+    if (a.group !== b.group || !equalBytes(a.digest, b.digest) || a.shares.length !== b.shares.length) return false
+    return a.shares.every((s, i) => s.signer === b.shares[i]?.signer && equalBytes(s.signature, b.shares[i].signature))
   }
 
   private onViewChange(from: number, vc: ViewChange): void {
