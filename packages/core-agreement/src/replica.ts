@@ -487,7 +487,7 @@ export class Replica {
    * A pre-prepare counts for what its signature proves, not for who delivered it: backups resend
    * the primary's pre-prepares to peers that missed them, and relay conflicting ones as proof.
    */
-  private onPrePrepare(_from: number, pp: PrePrepare): void {
+  private onPrePrepare(from: number, pp: PrePrepare): void {
     if (!this.active || pp.view !== this.view) return this.drop(pp.view > this.view ? 'future-view' : 'old-view')
     if (!this.inWindow(pp.seq)) return this.drop('outside-window')
     // Look the slot up without creating it: a rejected pre-prepare must leave no log entry behind.
@@ -504,9 +504,14 @@ export class Replica {
       return this.suspectPrimary('two pre-prepares for one sequence number')
     }
     if (!verifyPrePrepareSignature(this.ctx, pp)) return this.drop('bad-signature')
-    if (pp.batch.requests.length > this.config.maxBatchRequests || pp.batch.requests.some((r) => r.readOnly || !this.validRequest(r))) {
+    // The primary signs the requests' digests, which cover everything but the requests' own
+    // signatures: a bad count, a read-only or an unknown client's request is proof against the
+    // primary whoever relays it, a bad request signature only when the primary sent it itself.
+    const provable = pp.batch.requests.length > this.config.maxBatchRequests || pp.batch.requests.some((r) => r.readOnly || this.clientKey(r) === undefined)
+    if (provable || pp.batch.requests.some((r) => !this.validRequest(r))) {
       this.drop('bad-batch')
-      return this.suspectPrimary('invalid request in a batch')
+      if (provable || from === primaryOf(this.group, pp.view)) return this.suspectPrimary('invalid request in a batch')
+      return
     }
     if (!this.acceptableStamp(pp)) return this.drop('bad-stamp')
     if (pp.seq > this.highestPrePrepareSeen) this.highestPrePrepareSeen = pp.seq

@@ -238,23 +238,26 @@ describe('pre-prepare', () => {
   })
 
   describe('an invalid batch proves the primary faulty: dropped, no prepare, and a view change', () => {
-    const cases: Array<[string, (c: Craft) => ReturnType<Craft['request']>[], Partial<ReplicaConfig>?]> = [
-      ['a request with a bad signature', (c) => [c.request('c1', 1), c.request('c2', 1, 'x', { signer: 'c3' })]],
-      ['a read-only request', (c) => [c.request('c1', 1, 'get', { readOnly: true })]],
-      ['a request of an unknown client', (c) => [{ ...c.request('c1', 1), client: 'zz' }]],
-      ['more requests than maxBatchRequests', (c) => [c.request('c1', 1), c.request('c2', 1), c.request('c3', 1)], { maxBatchRequests: 2 }],
+    // [name, requests, config, proof even when relayed by another replica]
+    const cases: Array<[string, (c: Craft) => ReturnType<Craft['request']>[], Partial<ReplicaConfig>, boolean]> = [
+      ['a request with a bad signature', (c) => [c.request('c1', 1), c.request('c2', 1, 'x', { signer: 'c3' })], {}, false],
+      ['a read-only request', (c) => [c.request('c1', 1, 'get', { readOnly: true })], {}, true],
+      ['a request of an unknown client', (c) => [{ ...c.request('c1', 1), client: 'zz' }], {}, true],
+      ['more requests than maxBatchRequests', (c) => [c.request('c1', 1), c.request('c2', 1), c.request('c3', 1)], { maxBatchRequests: 2 }, true],
     ]
-    for (const [name, requests, config] of cases) {
-      it(name, () => {
-        const { h, craft } = setup(config)
-        const pp = craft.prePrepare(0, 2, craft.batch(START, ...requests(craft)))
-        const out = h.inject('g/0', 'g/2', pp)
-        expect(h.counter('g/2', 'dropped.bad-batch')).toBe(1)
-        expect(out.filter(is('prepare'))).toHaveLength(0)
-        expect(out.filter(is('view-change')).map((f) => f.to)).toEqual(['g/0', 'g/1', 'g/3'])
-        expect(h.events('g/2', 'faulty-primary')).toEqual([{ kind: 'faulty-primary', view: 0, reason: 'invalid request in a batch' }])
-        expect(h.replica('g/2').status()).toMatchObject({ view: 1, active: false, lastExecuted: 1 })
-      })
+    for (const [name, requests, config, relayProves] of cases) {
+      for (const sender of relayProves ? ['g/0', 'g/3'] : ['g/0']) {
+        it(`${name}${sender === 'g/0' ? '' : ', relayed by a backup'}`, () => {
+          const { h, craft } = setup(config)
+          const pp = craft.prePrepare(0, 2, craft.batch(START, ...requests(craft)))
+          const out = h.inject(sender, 'g/2', pp)
+          expect(h.counter('g/2', 'dropped.bad-batch')).toBe(1)
+          expect(out.filter(is('prepare'))).toHaveLength(0)
+          expect(out.filter(is('view-change')).map((f) => f.to)).toEqual(['g/0', 'g/1', 'g/3'])
+          expect(h.events('g/2', 'faulty-primary')).toEqual([{ kind: 'faulty-primary', view: 0, reason: 'invalid request in a batch' }])
+          expect(h.replica('g/2').status()).toMatchObject({ view: 1, active: false, lastExecuted: 1 })
+        })
+      }
     }
   })
 
