@@ -1031,5 +1031,14 @@ export class Replica {
     e.committed = pe.committed
     if (pe.prepares !== undefined) e.preparedProof = { prePrepare: pe.prePrepare, prepares: pe.prepares }
     if (pe.prePrepare.seq > this.highestPrePrepareSeen) this.highestPrePrepareSeen = pe.prePrepare.seq
+    // A backup prepared this slot before the crash, but its PREPARE may never have left (the host
+    // persists before it sends). Rebuild the same prepare, for the digest already accepted, so
+    // STATUS answers resend it and its own vote counts again; the duplicate pre-prepare won't.
+    if (primaryOf(this.group, pe.view) !== this.index) {
+      const digest = e.digest
+      const signature = this.sign(prepareStatement(this.group.name, pe.view, pe.seq, digest))
+      e.ownPrepare = { t: 'prepare', view: pe.view, seq: pe.seq, digest, signature }
+      LogEntry.addVote(e.prepares, this.index, { view: pe.view, digest, signature })
+    }
   }
 }
