@@ -97,7 +97,8 @@ export class Client {
   }
 
   /** Issues one operation; returns its timestamp. Throws ClientBusyError while one is outstanding. */
-  invoke(op: Uint8Array, options: { readOnly?: boolean } = {}): number {
+  invoke(op: Uint8Array, options: { readOnly?: boolean; now?: number } = {}): number {
+    if (options.now !== undefined && options.now > this.now) this.now = options.now
     if (this.outstanding !== undefined) throw new ClientBusyError('a request is already outstanding')
     if (op.length > this.config.limits.maxOpBytes) throw new RangeError(`operation exceeds ${this.config.limits.maxOpBytes} bytes`)
     const readOnly = options.readOnly === true
@@ -108,7 +109,9 @@ export class Client {
     return request.timestamp
   }
 
-  step(from: string, bytes: Uint8Array): void {
+  /** Feeds one frame; `now` (optional) moves the clock forward without firing timers. */
+  step(from: string, bytes: Uint8Array, now?: number): void {
+    if (now !== undefined && now > this.now) this.now = now
     let msg: Message
     try {
       msg = decodeMessage(bytes, this.config.limits)

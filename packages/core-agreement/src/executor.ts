@@ -12,7 +12,17 @@ export interface ExecutionContext {
   readonly timestamp: number
 }
 
+/** Where an ordered proposal executes: its batch's sequence number and agreed time. */
+export interface BatchContext {
+  readonly seq: number
+  readonly stamp: number
+}
+
 export interface Executor {
+  /** Called before the entries of each batch (an upper layer fires due timers here). */
+  beginBatch?(ctx: BatchContext): void
+  /** Executes an ordered proposal of the upper layer (see ProposalValidator). */
+  executeProposal?(payload: Uint8Array, ctx: BatchContext): void
   /** Executes one ordered operation and returns its result. */
   execute(op: Uint8Array, ctx: ExecutionContext): Uint8Array
   /** Executes an operation that must not change state (the read-only optimisation). */
@@ -21,4 +31,15 @@ export interface Executor {
   snapshot(): Uint8Array
   /** Replaces the state with a snapshot taken by `snapshot()` (after state transfer or restart). */
   restore(snapshot: Uint8Array): void
+}
+
+/**
+ * The upper layer's check of a proposal, run by every replica before it votes for a batch that
+ * carries it. Must be deterministic and depend only on the payload (signatures, certificates,
+ * shape); state-dependent checks (duplicates, windows) belong in `executeProposal`, where every
+ * replica sees the same state. Returns a key that identifies the proposal (for de-duplication
+ * while it waits), or undefined when it is invalid.
+ */
+export interface ProposalValidator {
+  validate(payload: Uint8Array): string | undefined
 }

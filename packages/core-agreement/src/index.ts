@@ -8,13 +8,14 @@ export { Replica, type ReplicaInit, type ReplicaStatus, STATE_CHUNK_BYTES, MAX_S
 export { Client, type ClientInit, type ClientConfig, type CompletedRequest, ClientBusyError, DEFAULT_CLIENT_CONFIG } from './client.js'
 export { type ReplicaConfig, DEFAULT_CONFIG, resolveConfig, ConfigurationError } from './config.js'
 export { type MessageLimits, DEFAULT_LIMITS } from './limits.js'
-export type { Executor, ExecutionContext } from './executor.js'
+export type { Executor, ExecutionContext, BatchContext, ProposalValidator } from './executor.js'
 export { type Storage, type PersistOp, type PersistedState, type PersistedEntry, type PersistedCheckpoint, MemoryStorage } from './storage.js'
 export type { Ready, Outbound, ExecutedBatch, ExecutedRequest, ReplicaEvent } from './ready.js'
 export {
   type Message,
   type MessageType,
   type Request,
+  type ProposalMessage,
   type Batch,
   type PrePrepare,
   type Prepare,
@@ -29,6 +30,7 @@ export {
   encodeMessage,
   decodeMessage,
   requestDigest,
+  proposalDigest,
   prePrepareStatement,
   prepareStatement,
   checkpointStatement,

@@ -9,6 +9,10 @@ export interface MessageLimits {
   readonly maxOpBytes: number
   /** Most requests in one pre-prepare. */
   readonly maxBatchRequests: number
+  /** Most proposals (upper-layer events) in one pre-prepare. */
+  readonly maxBatchProposals: number
+  /** Largest proposal payload (an event with its certificate). */
+  readonly maxProposalBytes: number
   /** Longest client id. */
   readonly maxClientIdLength: number
   /** Most prepared entries one view-change may carry (= the log window). */
@@ -21,6 +25,8 @@ export const DEFAULT_LIMITS: MessageLimits = {
   maxMessageBytes: 16 * 1024 * 1024,
   maxOpBytes: 64 * 1024,
   maxBatchRequests: 1024,
+  maxBatchProposals: 1024,
+  maxProposalBytes: 256 * 1024,
   maxClientIdLength: 128,
   maxViewChangeEntries: 1024,
   maxChunkBytes: 1024 * 1024,

@@ -5,7 +5,7 @@
  */
 import type { SignatureShare } from '@bftrc/crypto'
 import type { PrePrepare, Prepare, PreparedProof } from './messages.js'
-import { equalBytes } from './proofs.js'
+import { digestOfBatch, equalBytes } from './proofs.js'
 
 export interface Vote {
   readonly view: number
@@ -27,6 +27,8 @@ export class LogEntry {
   sentCommit = false
   /** The prepared certificate from the highest view in which this slot prepared (for view changes). */
   preparedProof: PreparedProof | undefined
+  /** Signed pre-prepares of views this replica no longer votes in, kept to learn decisions (bounded). */
+  readonly learned = new Map<number, PrePrepare>()
 
   constructor(readonly seq: number) {}
 
@@ -39,6 +41,34 @@ export class LogEntry {
     this.ownPrepare = undefined
     this.sentCommit = false
   }
+
+  learn(pp: PrePrepare): void {
+    this.learned.set(pp.view, pp)
+    if (this.learned.size > LogEntry.MAX_LEARNED) {
+      this.learned.delete(Math.min(...this.learned.keys()))
+    }
+  }
+
+  /** A batch with 2f+1 matching commits in its view, if we hold its signed pre-prepare. */
+  committedBatch(quorum: number): PrePrepare | undefined {
+    const tally = new Map<string, { view: number; digest: Uint8Array; n: number }>()
+    for (const vote of this.commits.values()) {
+      const k = `${vote.view}:${Buffer.from(vote.digest).toString('hex')}`
+      const t = tally.get(k) ?? { view: vote.view, digest: vote.digest, n: 0 }
+      t.n++
+      tally.set(k, t)
+    }
+    for (const t of tally.values()) {
+      if (t.n < quorum) continue
+      const candidates = [this.prePrepare, this.learned.get(t.view)]
+      for (const pp of candidates) {
+        if (pp !== undefined && pp.view === t.view && equalBytes(digestOfBatch(pp.batch), t.digest)) return pp
+      }
+    }
+    return undefined
+  }
+
+  static readonly MAX_LEARNED = 4
 
   /** Records a vote; returns false when it is stale or a duplicate (nothing changed). */
   static addVote(votes: Map<number, Vote>, replica: number, vote: Vote): boolean {

@@ -21,6 +21,7 @@ import {
   decode,
   digestOf,
   encode,
+  sha256,
   certificateFromValue,
   certificateToValue,
   type QuorumCertificate,
@@ -38,10 +39,21 @@ export interface Request {
   readonly signature: Uint8Array
 }
 
-/** A batch ordered at one sequence number: the primary's agreed time stamp and the requests. */
+/**
+ * A batch ordered at one sequence number: the primary's agreed time stamp, client requests, and
+ * proposals: opaque events of the upper layer (a certified call from another group, a certified
+ * reply, a timer tick), each checked by the layer's ProposalValidator before anyone votes.
+ */
 export interface Batch {
   readonly stamp: number
   readonly requests: readonly Request[]
+  readonly proposals?: readonly Uint8Array[]
+}
+
+/** A backup hands a proposal to the primary (as clients' requests are relayed). */
+export interface ProposalMessage {
+  readonly t: 'proposal'
+  readonly payload: Uint8Array
 }
 
 export interface PrePrepare {
@@ -156,6 +168,7 @@ export interface StateChunk {
 
 export type Message =
   | RequestMessage
+  | ProposalMessage
   | PrePrepare
   | Prepare
   | Commit
@@ -180,8 +193,12 @@ export function requestDigest(r: Omit<Request, 'signature'>): Uint8Array {
   return digestOf(requestStatement(r))
 }
 
-export function batchDigest(stamp: number, requestDigests: readonly Uint8Array[]): Uint8Array {
-  return digestOf({ t: 'batch', stamp, requests: requestDigests })
+export function proposalDigest(payload: Uint8Array): Uint8Array {
+  return sha256(payload)
+}
+
+export function batchDigest(stamp: number, requestDigests: readonly Uint8Array[], proposalDigests: readonly Uint8Array[] = []): Uint8Array {
+  return digestOf({ t: 'batch', stamp, requests: requestDigests, proposals: proposalDigests.length > 0 ? proposalDigests : undefined })
 }
 
 export function prePrepareStatement(group: string, view: number, seq: number, digest: Uint8Array): Uint8Array {
@@ -207,7 +224,8 @@ function requestToValue(r: Request): ValueMap {
 }
 
 function prePrepareToValue(m: PrePrepare): ValueMap {
-  return { t: m.t, view: m.view, seq: m.seq, stamp: m.batch.stamp, requests: m.batch.requests.map(requestToValue), signature: m.signature }
+  const proposals = m.batch.proposals !== undefined && m.batch.proposals.length > 0 ? m.batch.proposals : undefined
+  return { t: m.t, view: m.view, seq: m.seq, stamp: m.batch.stamp, requests: m.batch.requests.map(requestToValue), proposals, signature: m.signature }
 }
 
 function checkpointProofToValue(p: CheckpointProof): ValueMap {
@@ -265,11 +283,16 @@ function readRequest(v: Value | undefined, field: string, limits: MessageLimits)
 
 function readPrePrepare(m: ValueMap, field: string, limits: MessageLimits): PrePrepare {
   const requests = asArray(m.requests, `${field}.requests`, limits.maxBatchRequests).map((r, i) => readRequest(r, `${field}.requests[${i}]`, limits))
+  const proposals =
+    m.proposals === undefined
+      ? undefined
+      : asArray(m.proposals, `${field}.proposals`, limits.maxBatchProposals).map((p, i) => asBytes(p, `${field}.proposals[${i}]`, undefined, limits.maxProposalBytes))
+  if (proposals !== undefined && proposals.length === 0) throw new DecodeError('wrong-type', `${field}.proposals: omitted when empty`)
   return {
     t: 'pre-prepare',
     view: asUint(m.view, `${field}.view`),
     seq: asUint(m.seq, `${field}.seq`),
-    batch: { stamp: asUint(m.stamp, `${field}.stamp`), requests },
+    batch: { stamp: asUint(m.stamp, `${field}.stamp`), requests, ...(proposals !== undefined ? { proposals } : {}) },
     signature: asBytes(m.signature, `${field}.signature`, SIGNATURE_BYTES),
   }
 }
@@ -309,6 +332,8 @@ function readMessage(m: ValueMap, limits: MessageLimits): Message {
   switch (t) {
     case 'request':
       return { t, request: readRequest(m.request, 'request', limits) }
+    case 'proposal':
+      return { t, payload: asBytes(m.payload, 'payload', undefined, limits.maxProposalBytes) }
     case 'pre-prepare':
       return readPrePrepare(m, 'pre-prepare', limits)
     case 'prepare':

@@ -11,6 +11,7 @@ import {
   type PreparedProof,
   type ViewChange,
   batchDigest,
+  proposalDigest,
   checkpointStatement,
   prePrepareStatement,
   prepareStatement,
@@ -27,6 +28,7 @@ export function digestOfBatch(batch: Batch): Uint8Array {
     d = batchDigest(
       batch.stamp,
       batch.requests.map((r) => requestDigest(r)),
+      (batch.proposals ?? []).map(proposalDigest),
     )
     batchDigests.set(batch, d)
   }

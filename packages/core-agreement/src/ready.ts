@@ -21,6 +21,8 @@ export interface ExecutedBatch {
   readonly stamp: number
   /** Requests executed (duplicates skipped by the exactly-once table are not listed). */
   readonly requests: readonly ExecutedRequest[]
+  /** Keys of the proposals executed, as the ProposalValidator named them. */
+  readonly proposals: readonly string[]
 }
 
 export type ReplicaEvent =

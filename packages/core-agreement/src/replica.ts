@@ -30,7 +30,7 @@ import {
 } from '@bftrc/crypto'
 import { ClientTable } from './client-table.js'
 import { type ReplicaConfig, resolveConfig } from './config.js'
-import type { Executor } from './executor.js'
+import type { Executor, ProposalValidator } from './executor.js'
 import { LogEntry } from './log.js'
 import {
   type Checkpoint,
@@ -41,6 +41,7 @@ import {
   type NewView,
   type PrePrepare,
   type Prepare,
+  proposalDigest,
   type PreparedProof,
   type Reply,
   type Request,
@@ -87,6 +88,8 @@ export interface ReplicaInit {
   readonly restored?: PersistedState
   /** The host clock at creation. */
   readonly now?: number
+  /** Checks the upper layer's proposals; without it the replica orders client requests only. */
+  readonly proposals?: ProposalValidator
 }
 
 export interface ReplicaStatus {
@@ -99,6 +102,7 @@ export interface ReplicaStatus {
   readonly logEntries: number
   readonly queued: number
   readonly pending: number
+  readonly proposalsWaiting: number
   readonly transferring: boolean
 }
 
@@ -144,6 +148,13 @@ export class Replica {
   private readonly pending = new Map<string, Request>()
   private readonly verifiedRequests = new Set<string>()
 
+  // Proposals of the upper layer, by the key its validator gives them.
+  private readonly validator: ProposalValidator | undefined
+  private readonly proposalQueue = new Map<string, Uint8Array>()
+  private readonly pendingProposals = new Map<string, Uint8Array>()
+  private readonly inFlightProposals = new Set<string>()
+  private readonly validProposals = new Map<string, string>()
+
   // View change.
   private readonly viewChanges = new Map<number, ViewChange>()
   private currentNewView: NewView | undefined
@@ -174,6 +185,7 @@ export class Replica {
     this.group = init.membership.group(member.group) as Group
     this.keyPair = init.keyPair
     this.executor = init.executor
+    this.validator = init.proposals
     this.now = init.now ?? 0
     this.peers = this.group.members.filter((m) => m.index !== this.index).map((m) => m.id)
     this.viewChangeTimeout = this.config.viewChangeTimeout
@@ -194,8 +206,13 @@ export class Replica {
 
   // ---------------------------------------------------------------- host interface
 
-  /** Feeds one frame from `from` (authenticated by the transport). Never throws on bad input. */
-  step(from: string, bytes: Uint8Array): void {
+  /**
+   * Feeds one frame from `from` (authenticated by the transport). Never throws on bad input.
+   * `now`, when given, moves the replica's clock forward without firing timers (stamps and
+   * skew checks then use the time of delivery rather than of the last tick).
+   */
+  step(from: string, bytes: Uint8Array, now?: number): void {
+    if (now !== undefined && now > this.now) this.now = now
     let msg: Message
     try {
       msg = decodeMessage(bytes, this.config.limits)
@@ -209,6 +226,8 @@ export class Replica {
     if (msg.t === 'request') return this.onRequest(from, fromReplica, msg.request)
     if (fromReplica === undefined || fromReplica === this.index) return this.drop('not-a-peer')
     switch (msg.t) {
+      case 'proposal':
+        return this.onProposal(msg.payload)
       case 'pre-prepare':
         return this.onPrePrepare(fromReplica, msg)
       case 'prepare':
@@ -276,6 +295,7 @@ export class Replica {
       logEntries: this.log.size,
       queued: this.queue.size,
       pending: this.pending.size,
+      proposalsWaiting: this.proposalQueue.size + this.pendingProposals.size,
       transferring: this.fetch !== undefined,
     }
   }
@@ -298,6 +318,10 @@ export class Replica {
       verifiedRequests: this.verifiedRequests.size,
       viewChanges: this.viewChanges.size,
       inFlight: this.inFlight.size,
+      proposalQueue: this.proposalQueue.size,
+      pendingProposals: this.pendingProposals.size,
+      inFlightProposals: this.inFlightProposals.size,
+      validProposals: this.validProposals.size,
       clients: this.clientTable.size,
     }
   }
@@ -351,6 +375,7 @@ export class Replica {
 
   private hasWork(): boolean {
     if (this.queue.size > 0 || this.pending.size > 0 || this.transferTarget !== undefined) return true
+    if (this.proposalQueue.size > 0 || this.pendingProposals.size > 0) return true
     for (const seq of this.log.keys()) if (seq > this.lastExecuted) return true
     for (const seq of this.checkpointVotes.keys()) if (seq > this.lastExecuted) return true
     return false
@@ -449,7 +474,7 @@ export class Replica {
   private assignBatches(): void {
     if (!this.isPrimary() || !this.active) return
     while (
-      this.queue.size > 0 &&
+      (this.queue.size > 0 || this.proposalQueue.size > 0) &&
       this.lastAssigned - this.lastExecuted < this.config.pipelineDepth &&
       this.lastAssigned + 1 <= this.stable.seq + this.config.logWindow
     ) {
@@ -464,11 +489,20 @@ export class Replica {
         this.inFlight.set(client, r.timestamp)
         bytes += r.op.length
       }
-      if (requests.length === 0) continue
+      const proposals: Uint8Array[] = []
+      for (const [key, payload] of this.proposalQueue) {
+        if (proposals.length >= this.config.limits.maxBatchProposals) break
+        if (proposals.length + requests.length > 0 && bytes + payload.length > this.config.maxBatchBytes) break
+        this.proposalQueue.delete(key)
+        this.inFlightProposals.add(key)
+        proposals.push(payload)
+        bytes += payload.length
+      }
+      if (requests.length === 0 && proposals.length === 0) continue
       const stamp = Math.max(this.now, this.lastAssignedStamp, this.lastExecStamp)
       this.lastAssignedStamp = stamp
       const seq = ++this.lastAssigned
-      const batch = { stamp, requests }
+      const batch = proposals.length > 0 ? { stamp, requests, proposals } : { stamp, requests }
       const pp: PrePrepare = {
         t: 'pre-prepare',
         view: this.view,
@@ -481,6 +515,72 @@ export class Replica {
     }
   }
 
+  // ---------------------------------------------------------------- proposals
+
+  /** The validator's key for a proposal, or undefined if invalid (outcomes cached by digest). */
+  private proposalKey(payload: Uint8Array): string | undefined {
+    if (this.validator === undefined) return undefined
+    const d = latin1(proposalDigest(payload))
+    const cached = this.validProposals.get(d)
+    if (cached !== undefined) return cached
+    const key = this.validator.validate(payload)
+    if (key === undefined) return undefined
+    if (this.validProposals.size >= 4 * this.config.maxPendingRequests) this.validProposals.clear()
+    this.validProposals.set(d, key)
+    return key
+  }
+
+  /**
+   * Asks the group to order an event of the upper layer. On the primary it waits for the next
+   * batch; on a backup it is handed to the primary and watched by the view-change timer, like a
+   * relayed client request. Returns false when it is invalid or the buffers are full.
+   */
+  propose(payload: Uint8Array): boolean {
+    const key = this.proposalKey(payload)
+    if (key === undefined) {
+      this.drop('bad-proposal')
+      return false
+    }
+    if (this.isPrimary() && this.active) return this.enqueueProposal(key, payload)
+    if (!this.pendingProposals.has(key)) {
+      if (this.pendingProposals.size >= this.config.maxPendingRequests) {
+        this.drop('pending-full')
+        return false
+      }
+      this.pendingProposals.set(key, payload)
+    }
+    if (this.active) this.send(this.primaryId(), { t: 'proposal', payload })
+    this.armViewChangeTimer()
+    return true
+  }
+
+  private onProposal(payload: Uint8Array): void {
+    if (!this.isPrimary() || !this.active) return this.drop('not-primary')
+    const key = this.proposalKey(payload)
+    if (key === undefined) return this.drop('bad-proposal')
+    this.enqueueProposal(key, payload)
+  }
+
+  private enqueueProposal(key: string, payload: Uint8Array): boolean {
+    if (this.proposalQueue.has(key) || this.inFlightProposals.has(key)) {
+      this.drop('duplicate-proposal')
+      return true
+    }
+    if (this.proposalQueue.size >= this.config.maxPendingRequests) {
+      this.drop('queue-full')
+      return false
+    }
+    this.proposalQueue.set(key, payload)
+    this.assignBatches()
+    return true
+  }
+
+  /** Upper layers call this when an event they proposed is no longer needed (e.g. already executed). */
+  withdraw(key: string): void {
+    this.proposalQueue.delete(key)
+    this.pendingProposals.delete(key)
+  }
+
   // ---------------------------------------------------------------- normal case
 
   /**
@@ -488,8 +588,9 @@ export class Replica {
    * the primary's pre-prepares to peers that missed them, and relay conflicting ones as proof.
    */
   private onPrePrepare(from: number, pp: PrePrepare): void {
-    if (!this.active || pp.view !== this.view) return this.drop(pp.view > this.view ? 'future-view' : 'old-view')
+    if (pp.view > this.view) return this.drop('future-view')
     if (!this.inWindow(pp.seq)) return this.drop('outside-window')
+    if (!this.active || pp.view < this.view) return this.learnPrePrepare(pp)
     // Look the slot up without creating it: a rejected pre-prepare must leave no log entry behind.
     const e = this.log.get(pp.seq)
     const digest = digestOfBatch(pp.batch)
@@ -512,6 +613,10 @@ export class Replica {
       this.drop('bad-batch')
       if (provable || from === primaryOf(this.group, pp.view)) return this.suspectPrimary('invalid request in a batch')
       return
+    }
+    if ((pp.batch.proposals ?? []).some((p) => this.proposalKey(p) === undefined)) {
+      this.drop('bad-batch')
+      return this.suspectPrimary('invalid proposal in a batch')
     }
     if (!this.acceptableStamp(pp)) return this.drop('bad-stamp')
     if (pp.seq > this.highestPrePrepareSeen) this.highestPrePrepareSeen = pp.seq
@@ -573,11 +678,43 @@ export class Replica {
   }
 
   private onCommit(from: number, m: Commit): void {
-    if (!this.active || m.view !== this.view) return this.drop(m.view > this.view ? 'future-view' : 'old-view')
+    if (m.view > this.view) return this.drop('future-view')
     if (!this.inWindow(m.seq)) return this.drop('outside-window')
     const e = this.entry(m.seq)
     if (!LogEntry.addVote(e.commits, from, { view: m.view, digest: m.digest })) return this.drop('duplicate')
-    this.advance(e)
+    if (this.active && m.view === this.view) this.advance(e)
+    else this.learnCommitted(e)
+  }
+
+  /**
+   * Learning without voting. A replica that has left a view (it changes view, perhaps alone, or
+   * has moved on) must not vote in it any more, but it may still *learn* what the view decided:
+   * 2f+1 commits for (v, seq, d) mean f+1 correct replicas prepared d, so every later view keeps
+   * d at seq (PBFT's committed predicate). It then executes d without sending anything, which
+   * keeps a replica that timed out alone from falling behind the group for good.
+   */
+  private learnPrePrepare(pp: PrePrepare): void {
+    const e = this.entry(pp.seq)
+    if (e.committed || pp.seq <= this.lastExecuted) return this.drop('old-view')
+    const digest = digestOfBatch(pp.batch)
+    const known = e.learned.get(pp.view)
+    if (known !== undefined && equalBytes(digestOfBatch(known.batch), digest)) return this.drop('duplicate')
+    if (!verifyPrePrepareSignature(this.ctx, pp)) return this.drop('bad-signature')
+    e.learn(pp)
+    this.learnCommitted(e)
+  }
+
+  private learnCommitted(e: LogEntry): void {
+    if (e.committed || e.seq <= this.lastExecuted) return
+    const decided = e.committedBatch(this.group.quorum)
+    if (decided === undefined) return
+    e.view = decided.view
+    e.prePrepare = decided
+    e.digest = digestOfBatch(decided.batch)
+    e.committed = true
+    this.count('learned-commit')
+    this.persistEntry(e)
+    this.executeInOrder()
   }
 
   /** Moves a slot forward: prepared → send COMMIT; committed → execute what is in order. */
@@ -617,6 +754,20 @@ export class Replica {
     const seq = e.seq
     const stamp = Math.max(pp.batch.stamp, this.lastExecStamp)
     const executed: ExecutedRequest[] = []
+    this.executor.beginBatch?.({ seq, stamp })
+    const proposalKeys: string[] = []
+    for (const payload of pp.batch.proposals ?? []) {
+      // Every correct replica checked it before voting; a batch re-issued by a NEW-VIEW was
+      // checked by the f+1 correct replicas that prepared it. The key only tidies our queues.
+      const key = this.proposalKey(payload)
+      if (key !== undefined) {
+        proposalKeys.push(key)
+        this.proposalQueue.delete(key)
+        this.pendingProposals.delete(key)
+        this.inFlightProposals.delete(key)
+      }
+      this.executor.executeProposal?.(payload, { seq, stamp })
+    }
     for (const r of pp.batch.requests) {
       // Exactly once: a request at or below the client's last executed timestamp is skipped by
       // every correct replica alike (a faulty primary may have ordered it twice).
@@ -642,12 +793,15 @@ export class Replica {
     this.lastExecuted = seq
     this.lastExecStamp = stamp
     this.lastStatusSent = this.now // progress: nobody needs to be asked for anything yet
-    this.out.executed.push({ seq, view: e.view, digest: e.digest as Uint8Array, stamp, requests: executed })
+    this.out.executed.push({ seq, view: e.view, digest: e.digest as Uint8Array, stamp, requests: executed, proposals: proposalKeys })
     if (seq % this.config.checkpointInterval === 0) this.takeCheckpoint(seq)
-    // Progress: the view-change timer restarts for what still waits, at the base timeout.
-    this.viewChangeTimeout = this.config.viewChangeTimeout
-    this.viewChangeDeadline = undefined
-    if (this.pending.size > 0) this.armViewChangeTimer()
+    // Progress: the view-change timer restarts for what still waits, at the base timeout. (While
+    // changing view, the timer guards the NEW-VIEW and stays as it is.)
+    if (this.active) {
+      this.viewChangeTimeout = this.config.viewChangeTimeout
+      this.viewChangeDeadline = undefined
+      if (this.pending.size > 0 || this.pendingProposals.size > 0) this.armViewChangeTimer()
+    }
   }
 
   // ---------------------------------------------------------------- checkpoints
@@ -737,13 +891,16 @@ export class Replica {
       this.send(to, { t: 'stable', proof: this.stable })
       if (this.ownStableCheckpoint !== undefined) this.send(to, this.ownStableCheckpoint)
     }
-    if (!this.active || s.view !== this.view) return
+    if (!this.active) return
+    // Resend what the peer lacks above its last executed slot: pre-prepares and commits help it
+    // whatever view it is in (it can learn committed batches), prepares only in our view.
     const first = Math.max(s.lastExecuted, this.stable.seq) + 1
     for (let seq = first; seq < first + STATUS_RESEND_LIMIT; seq++) {
       const e = this.log.get(seq)
       if (e === undefined || e.prePrepare === undefined || e.view !== this.view) continue
+      if (s.view < this.view) continue
       this.send(to, e.prePrepare)
-      if (e.ownPrepare !== undefined) this.send(to, e.ownPrepare)
+      if (e.ownPrepare !== undefined && s.view === this.view) this.send(to, e.ownPrepare)
       if (e.sentCommit) this.send(to, { t: 'commit', view: e.view, seq, digest: e.digest as Uint8Array })
     }
     for (const [seq, own] of this.ownCheckpoints) if (seq > s.stable) this.send(to, own.message)
@@ -888,13 +1045,20 @@ export class Replica {
       this.acceptPrePrepare(e, pp)
     }
     this.inFlight.clear()
+    this.inFlightProposals.clear()
     if (this.isPrimary()) {
       this.lastAssigned = maxSeq
       this.lastAssignedStamp = maxStamp
       for (const pp of nv.prePrepares) {
         if (pp.seq <= this.lastExecuted) continue
         for (const r of pp.batch.requests) if (r.timestamp > (this.inFlight.get(r.client) ?? -1)) this.inFlight.set(r.client, r.timestamp)
+        for (const p of pp.batch.proposals ?? []) {
+          const key = this.proposalKey(p)
+          if (key !== undefined) this.inFlightProposals.add(key)
+        }
       }
+      for (const [key, payload] of this.pendingProposals) this.enqueueProposal(key, payload)
+      this.pendingProposals.clear()
       for (const r of this.pending.values()) this.enqueue(r)
       this.pending.clear()
       this.assignBatches()
@@ -903,7 +1067,10 @@ export class Replica {
       for (const r of this.queue.values()) this.send(this.primaryId(), { t: 'request', request: r })
       this.queue.clear()
       for (const r of this.pending.values()) this.send(this.primaryId(), { t: 'request', request: r })
-      if (this.pending.size > 0) this.armViewChangeTimer()
+      for (const payload of this.proposalQueue.values()) this.send(this.primaryId(), { t: 'proposal', payload })
+      this.proposalQueue.clear()
+      for (const payload of this.pendingProposals.values()) this.send(this.primaryId(), { t: 'proposal', payload })
+      if (this.pending.size > 0 || this.pendingProposals.size > 0) this.armViewChangeTimer()
     }
   }
 

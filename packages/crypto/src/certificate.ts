@@ -40,13 +40,17 @@ export interface CertificateExpectation {
 /**
  * Checks a certificate against the membership. Throws CertificateError naming the first problem;
  * returns normally only if at least `threshold` distinct members validly signed the digest.
+ * A threshold that is not a whole number >= 1 is a programming error (RangeError).
  */
 export function verifyCertificate(membership: Membership, cert: QuorumCertificate, expect: CertificateExpectation): void {
+  // A threshold below 1 would accept an empty certificate: that is the caller's bug, not input.
+  if (!Number.isInteger(expect.threshold) || expect.threshold < 1) throw new RangeError(`certificate threshold must be a whole number >= 1, got ${expect.threshold}`)
   if (cert.group !== expect.group) throw new CertificateError('wrong-group', `certificate of group ${cert.group}, expected ${expect.group}`)
   const group = membership.group(cert.group)
   if (group === undefined) throw new CertificateError('wrong-group', `unknown group ${cert.group}`)
   if (!(cert.digest instanceof Uint8Array) || cert.digest.length !== DIGEST_BYTES) throw new CertificateError('malformed', 'digest must be 32 bytes')
   if (expect.digest !== undefined && !bytesEqual(cert.digest, expect.digest)) throw new CertificateError('wrong-digest', 'certificate is for another digest')
+  if (!Array.isArray(cert.shares)) throw new CertificateError('malformed', 'shares must be an array')
   if (cert.shares.length < expect.threshold) {
     throw new CertificateError('below-threshold', `${cert.shares.length} signatures, ${expect.threshold} needed`)
   }
@@ -73,7 +77,11 @@ export class ShareCollector {
     readonly group: Group,
     readonly digest: Uint8Array,
     readonly threshold: number,
-  ) {}
+  ) {
+    if (!Number.isInteger(threshold) || threshold < 1 || threshold > group.n) {
+      throw new RangeError(`threshold must be a whole number from 1 to ${group.n}, got ${threshold}`)
+    }
+  }
 
   /** Adds a share after checking it; returns the reason when it is refused. */
   add(share: SignatureShare, alreadyVerified = false): 'added' | 'duplicate' | 'non-member' | 'bad-signature' {

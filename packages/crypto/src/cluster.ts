@@ -1,7 +1,8 @@
 /** Keys and a membership config for a local cluster: what `bftrc-keys cluster` writes. */
 import { createHash } from 'node:crypto'
+import { ConfigError } from './errors.js'
 import { type KeyPair, generateKeyPair, keyPairFromSeed, toHex } from './keys.js'
-import { type MembershipConfig, Membership, replicaId } from './membership.js'
+import { GROUP_NAME, MAX_MEMBERS_PER_GROUP, type MembershipConfig, Membership, replicaId } from './membership.js'
 
 export interface ClusterSpec {
   /** group name → f; each group gets 3f+1 members unless `n` says more. */
@@ -28,9 +29,12 @@ function derivedKey(seed: Uint8Array, label: string): KeyPair {
   return keyPairFromSeed(new Uint8Array(createHash('sha256').update(seed).update(label).digest()))
 }
 
+/** Builds keys and a validated config; a spec mistake (such as a group named twice) is a ConfigError. */
 export function generateCluster(spec: ClusterSpec): GeneratedCluster {
   const keys = new Map<string, KeyPair>()
   const make = (label: string): KeyPair => {
+    // A group named "authority" would give its replicas the labels of the upgrade authorities.
+    if (keys.has(label)) throw new ConfigError(label, 'two identities of the cluster would share this name')
     const kp = spec.seed === undefined ? generateKeyPair() : derivedKey(spec.seed, label)
     keys.set(label, kp)
     return kp
@@ -39,7 +43,12 @@ export function generateCluster(spec: ClusterSpec): GeneratedCluster {
   let port = spec.basePort ?? 0
   const groups: Record<string, { f: number; members: Array<{ publicKey: string; addrs: string[] }> }> = {}
   for (const g of spec.groups) {
+    // Checked here, before the name is used as a property name (think "__proto__").
+    if (!GROUP_NAME.test(g.name)) throw new ConfigError(`groups.${g.name}`, 'group names are 1-32 of a-z, 0-9 and -, starting with a letter')
+    if (Object.hasOwn(groups, g.name)) throw new ConfigError(`groups.${g.name}`, 'group named twice')
     const n = g.n ?? 3 * g.f + 1
+    // Bounded before generating keys; everything else about f and n is checked by Membership.
+    if (!(n <= MAX_MEMBERS_PER_GROUP)) throw new ConfigError(`groups.${g.name}.members`, `at most ${MAX_MEMBERS_PER_GROUP} members`)
     const members = []
     for (let i = 0; i < n; i++) {
       const kp = make(replicaId(g.name, i))

@@ -6,7 +6,8 @@
  * Each value is a tag byte followed by its body; lengths and integers are minimal unsigned LEB128
  * varints; map keys are sorted by their UTF-8 bytes and unique. `undefined` object fields are
  * omitted, so optional fields do not change the bytes. Floats are refused: nothing in the
- * protocol needs them and their text forms are a classic source of divergence.
+ * protocol needs them and their text forms are a classic source of divergence. Strings (and map
+ * keys) with lone surrogates are refused too: they have no UTF-8 form.
  *
  * The decoder accepts exactly the encoder's output: any other byte string (non-minimal varint,
  * unsorted or duplicate keys, trailing bytes, bad UTF-8, lengths past the end) is a DecodeError.
@@ -34,6 +35,17 @@ export const DEFAULT_MAX_ENCODED_BYTES = 64 * 1024 * 1024
 
 const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+// In a `u` regex a surrogate pair is one code point, so this matches only lone surrogates.
+const LONE_SURROGATE = /\p{Cs}/u
+
+/**
+ * A string with a lone surrogate has no UTF-8 form: TextEncoder would substitute U+FFFD, so two
+ * different strings would get the same bytes (and two such map keys would collide).
+ */
+function checkWellFormed(s: string, what: string): void {
+  if (LONE_SURROGATE.test(s)) throw new EncodeError(`${what} contains a lone surrogate (not valid Unicode)`)
+}
 
 class Writer {
   buf = new Uint8Array(256)
@@ -114,6 +126,7 @@ function writeValue(w: Writer, v: Value | undefined, depth: number): void {
       }
       return
     case 'string':
+      checkWellFormed(v, 'string')
       w.byte(TAG_STRING)
       w.string(v)
       return
@@ -141,7 +154,9 @@ function writeValue(w: Writer, v: Value | undefined, depth: number): void {
   const entries: Array<[Uint8Array, Value]> = []
   for (const key of Object.keys(v)) {
     const item = (v as ValueMap)[key]
-    if (item !== undefined) entries.push([textEncoder.encode(key), item])
+    if (item === undefined) continue
+    checkWellFormed(key, 'map key')
+    entries.push([textEncoder.encode(key), item])
   }
   entries.sort((a, b) => compareBytes(a[0], b[0]))
   w.byte(TAG_MAP)

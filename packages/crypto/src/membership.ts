@@ -66,6 +66,7 @@ export function replicaId(group: string, index: number): string {
 
 /** Splits `"<group>/<index>"`; undefined for anything else. */
 export function parseReplicaId(id: string): { group: string; index: number } | undefined {
+  if (typeof id !== 'string') return undefined
   const slash = id.indexOf('/')
   if (slash <= 0) return undefined
   const group = id.slice(0, slash)
@@ -100,6 +101,47 @@ function parsePublicKey(v: unknown, field: string, seen: Map<string, string>): U
   return key
 }
 
+type JsonFrame = { readonly keys: Set<string>; key: string; expectKey: boolean } | { index: number }
+
+/**
+ * The path (as in ConfigError.field) of the first key repeated within one object of `text`, which
+ * must be valid JSON (JSON.parse has accepted it); undefined when every object's keys are unique.
+ */
+function duplicateJsonKey(text: string): string | undefined {
+  const stack: JsonFrame[] = []
+  const path = (last: string): string => {
+    let out = ''
+    for (let k = 0; k < stack.length - 1; k++) {
+      const frame = stack[k] as JsonFrame
+      out += 'keys' in frame ? (out === '' ? frame.key : `.${frame.key}`) : `[${frame.index}]`
+    }
+    return out === '' ? last : `${out}.${last}`
+  }
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    const top = stack[stack.length - 1]
+    if (c === 0x22 /* " */) {
+      let j = i + 1
+      while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c /* \ */ ? 2 : 1
+      if (top !== undefined && 'keys' in top && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string
+        if (top.keys.has(key)) return path(key)
+        top.keys.add(key)
+        top.key = key
+        top.expectKey = false
+      }
+      i = j
+    } else if (c === 0x7b /* { */) stack.push({ keys: new Set(), key: '', expectKey: true })
+    else if (c === 0x5b /* [ */) stack.push({ index: 0 })
+    else if (c === 0x7d /* } */ || c === 0x5d /* ] */) stack.pop()
+    else if (c === 0x2c /* , */ && top !== undefined) {
+      if ('keys' in top) top.expectKey = true
+      else top.index++
+    }
+  }
+  return undefined
+}
+
 export class Membership {
   readonly groups: ReadonlyMap<string, Group>
   readonly clients: ReadonlyMap<string, Client>
@@ -129,22 +171,26 @@ export class Membership {
       const n = g.members.length
       if (n < 3 * g.f + 1) throw new ConfigError(`${field}.members`, `f=${g.f} needs at least ${3 * g.f + 1} members (n >= 3f+1), found ${n}`)
       if (n > MAX_MEMBERS_PER_GROUP) throw new ConfigError(`${field}.members`, `at most ${MAX_MEMBERS_PER_GROUP} members`)
-      const members: Member[] = g.members.map((m: unknown, index: number) => {
+      const members: Member[] = []
+      // Index loops, not map/forEach: those skip the holes of a sparse array passed to fromConfig.
+      for (let index = 0; index < n; index++) {
+        const m: unknown = g.members[index]
         const mf = `${field}.members[${index}]`
         if (!isObject(m)) throw new ConfigError(mf, 'expected an object')
         checkKeys(m, mf, ['publicKey', 'addrs'])
         const publicKey = parsePublicKey(m.publicKey, `${mf}.publicKey`, seenKeys)
         if (!Array.isArray(m.addrs) || m.addrs.length > MAX_ADDRS) throw new ConfigError(`${mf}.addrs`, `expected an array of at most ${MAX_ADDRS} multiaddrs`)
-        m.addrs.forEach((a: unknown, i: number) => {
+        for (let i = 0; i < m.addrs.length; i++) {
+          const a: unknown = m.addrs[i]
           if (typeof a !== 'string' || !a.startsWith('/') || a.length > MAX_ADDR_LENGTH) {
             throw new ConfigError(`${mf}.addrs[${i}]`, 'expected a multiaddr string such as /ip4/127.0.0.1/tcp/7001')
           }
-        })
+        }
         const member: Member = { id: replicaId(name, index), group: name, index, publicKey, peerId: peerIdOf(publicKey), addrs: [...(m.addrs as string[])] }
         this.membersById.set(member.id, member)
         this.byPeerId.set(member.peerId, member)
-        return member
-      })
+        members.push(member)
+      }
       groups.set(name, { name, f: g.f, n, members, quorum: 2 * g.f + 1, weakQuorum: g.f + 1 })
     }
     this.groups = groups
@@ -158,7 +204,8 @@ export class Membership {
       if (typeof c.open !== 'boolean') throw new ConfigError('clients.open', 'expected true or false')
       open = c.open
       if (!Array.isArray(c.members) || c.members.length > MAX_CLIENTS) throw new ConfigError('clients.members', `expected an array of at most ${MAX_CLIENTS}`)
-      c.members.forEach((m: unknown, i: number) => {
+      for (let i = 0; i < c.members.length; i++) {
+        const m: unknown = c.members[i]
         const mf = `clients.members[${i}]`
         if (!isObject(m)) throw new ConfigError(mf, 'expected an object')
         checkKeys(m, mf, ['id', 'publicKey'])
@@ -168,7 +215,7 @@ export class Membership {
         const client: Client = { id: m.id, publicKey, peerId: peerIdOf(publicKey) }
         clients.set(m.id, client)
         this.byPeerId.set(client.peerId, client)
-      })
+      }
     }
     this.clients = clients
     this.openClients = open
@@ -180,7 +227,8 @@ export class Membership {
       if (!Array.isArray(u.publicKeys) || u.publicKeys.length === 0 || u.publicKeys.length > MAX_MEMBERS_PER_GROUP) {
         throw new ConfigError('upgradeAuthority.publicKeys', 'expected a non-empty array of public keys')
       }
-      const keys = u.publicKeys.map((k: unknown, i: number) => parsePublicKey(k, `upgradeAuthority.publicKeys[${i}]`, seenKeys))
+      const keys: Uint8Array[] = []
+      for (let i = 0; i < u.publicKeys.length; i++) keys.push(parsePublicKey(u.publicKeys[i], `upgradeAuthority.publicKeys[${i}]`, seenKeys))
       if (typeof u.threshold !== 'number' || !Number.isInteger(u.threshold) || u.threshold < 1 || u.threshold > keys.length) {
         throw new ConfigError('upgradeAuthority.threshold', `expected a whole number from 1 to ${keys.length}`)
       }
@@ -195,7 +243,7 @@ export class Membership {
     return new Membership(config as MembershipConfig)
   }
 
-  /** Parses and validates the text of a config file. */
+  /** Parses and validates the text of a config file; a key repeated within one object is a mistake too. */
   static parse(text: string): Membership {
     let raw: unknown
     try {
@@ -203,6 +251,8 @@ export class Membership {
     } catch (err) {
       throw new ConfigError('(file)', `not valid JSON: ${(err as Error).message}`)
     }
+    const duplicate = duplicateJsonKey(text)
+    if (duplicate !== undefined) throw new ConfigError(duplicate, 'appears twice in one object (JSON.parse would silently keep the last)')
     return Membership.fromConfig(raw)
   }
 

@@ -70,6 +70,78 @@ describe('canonical encoding', () => {
     expect(() => decode(new Uint8Array(10), 5)).toThrow(DecodeError)
   })
 
+  it('refuses strings and map keys with lone surrogates, which have no UTF-8 form (bug fixed)', () => {
+    // Before the fix both keys became EF BF BD: encode produced a map decode rejects as duplicate-key,
+    // and distinct strings ("\uD800", "\uD801", "\uFFFD") had one encoding, hence one digest.
+    for (const bad of ['\uD800', '\uDFFF', 'a\uD83D', '\uDE00b', '\uDE00\uD83D', 'x'.repeat(50) + '\uD800']) {
+      expect(() => encode(bad)).toThrow(EncodeError)
+      expect(() => encode({ [bad]: 1 })).toThrow(EncodeError)
+      expect(() => encode([1, { k: bad }])).toThrow(EncodeError)
+    }
+    expect(() => encode({ '\uD800': 1, '\uD801': 2 })).toThrow(EncodeError)
+    // Pairs are fine, as are U+FFFD itself and a byte-order mark (kept, not stripped).
+    for (const good of ['\uD83D\uDE00', '\uFFFD', '\uFEFFa', 'é', '']) {
+      expect(decode(encode(good))).toBe(good)
+      expect(decode(encode({ [good]: good }))).toEqual({ [good]: good })
+    }
+    // Surrogate code points encoded as UTF-8 (CESU-8 style) are invalid UTF-8 on the way in.
+    expect(decodeError(new Uint8Array([6, 3, 0xed, 0xa0, 0x80]))).toBe('invalid-utf8')
+    expect(decodeError(new Uint8Array([8, 1, 3, 0xed, 0xa0, 0x80, 0]))).toBe('invalid-utf8')
+  })
+
+  it('round-trips strings of any UTF-16 units that are well-formed, refuses the rest (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 60 }), fc.string({ unit: fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)), maxLength: 3 }), (s, noise) => {
+        const text = s + noise
+        let wellFormed = true
+        try {
+          encodeURIComponent(text) // throws URIError exactly for lone surrogates
+        } catch {
+          wellFormed = false
+        }
+        if (wellFormed) expect(decode(encode({ [text]: text }))).toEqual({ [text]: text })
+        else expect(() => encode(text)).toThrow(EncodeError)
+      }),
+      { numRuns: 400 },
+    )
+  })
+
+  it('rejects every truncation of a valid encoding (property)', () => {
+    fc.assert(
+      fc.property(value, fc.nat(), (v, cut) => {
+        const bytes = encode(v)
+        const prefix = bytes.subarray(0, cut % bytes.length)
+        expect(['truncated', 'length-overflow']).toContain(decodeError(prefix))
+      }),
+      { numRuns: 1000 },
+    )
+  })
+
+  it('limits nesting to the same depth on both sides', () => {
+    const nest = (depth: number): Value => (depth === 0 ? null : [nest(depth - 1)])
+    expect(decode(encode(nest(64)))).toEqual(nest(64))
+    expect(() => encode(nest(65))).toThrow(EncodeError)
+  })
+
+  it('decodes maps without a prototype, so "__proto__" is an ordinary key', () => {
+    const bytes = encode(JSON.parse('{"__proto__": 1, "constructor": 2}'))
+    const m = decode(bytes) as Record<string, Value>
+    expect(Object.getPrototypeOf(m)).toBe(null)
+    expect(Object.keys(m).sort()).toEqual(['__proto__', 'constructor'])
+    expect(encode(m)).toEqual(bytes)
+  })
+
+  it('encodes Buffers and subarrays as their bytes only', () => {
+    const backing = new Uint8Array([9, 1, 2, 3, 9])
+    expect(encode(backing.subarray(1, 4))).toEqual(encode(new Uint8Array([1, 2, 3])))
+    expect(encode(Buffer.from([1, 2, 3]))).toEqual(encode(new Uint8Array([1, 2, 3])))
+    // Decoded bytes are a copy, never a view of the input.
+    const input = encode(new Uint8Array([1, 2, 3]))
+    const out = decode(input) as Uint8Array
+    input[2] = 99
+    expect(out).toEqual(new Uint8Array([1, 2, 3]))
+  })
+
   it('never throws anything but DecodeError on arbitrary bytes', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {

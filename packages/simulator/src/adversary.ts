@@ -16,7 +16,7 @@ import {
   viewChangeStatement,
 } from '@bftrc/core-agreement'
 import { type KeyPair, sha256, signBytes } from '@bftrc/crypto'
-import type { Simulation } from './simulation.js'
+import type { Prng } from './prng.js'
 
 export interface Frame {
   readonly to: string
@@ -26,12 +26,17 @@ export interface Frame {
 }
 
 export interface AdversaryContext {
-  readonly sim: Simulation
-  /** Index of the faulty replica. */
-  readonly node: number
+  /** The faulty replica's id, its group and its key (it can sign what it could sign honestly). */
+  readonly self: string
+  readonly group: string
+  readonly key: KeyPair
+  readonly prng: Prng
+  /** Every node the faulty replica can address (targets for replays). */
+  readonly peers: readonly string[]
   readonly to: string
-  readonly message: Message
   readonly bytes: Uint8Array
+  /** The frame decoded as a core-agreement message, when it is one. */
+  readonly message: Message | undefined
 }
 
 export interface Behaviour {
@@ -43,11 +48,11 @@ export interface Behaviour {
 }
 
 function keyOf(ctx: AdversaryContext): KeyPair {
-  return ctx.sim.cluster.keys.get(ctx.sim.node(ctx.node).id) as KeyPair
+  return ctx.key
 }
 
 function groupName(ctx: AdversaryContext): string {
-  return ctx.sim.node(ctx.node).id.split('/')[0] as string
+  return ctx.group
 }
 
 function honest(ctx: AdversaryContext): Frame[] {
@@ -69,7 +74,7 @@ export const equivocate: Behaviour = {
   name: 'equivocate',
   outbound(ctx) {
     const m = ctx.message
-    if (m.t !== 'pre-prepare' || !isReplica(ctx.to)) return honest(ctx)
+    if (m?.t !== 'pre-prepare' || !isReplica(ctx.to)) return honest(ctx)
     const index = Number(ctx.to.split('/')[1])
     if (index % 2 === 0) return honest(ctx)
     const batch = { stamp: m.batch.stamp + 1, requests: [...m.batch.requests].reverse() }
@@ -87,7 +92,7 @@ export const wrongResult: Behaviour = {
   name: 'wrong-result',
   outbound(ctx) {
     const m = ctx.message
-    if (m.t !== 'reply') return honest(ctx)
+    if (m?.t !== 'reply') return honest(ctx)
     const result = new TextEncoder().encode(`forged result ${m.timestamp}`)
     return [{ to: ctx.to, bytes: encodeMessage({ ...m, result, resultDigest: sha256(result) }) }]
   },
@@ -102,6 +107,7 @@ export const forge: Behaviour = {
   outbound(ctx) {
     const m = ctx.message
     const frames = honest(ctx)
+    if (m === undefined) return frames
     if (m.t === 'prepare') {
       const bad = new Uint8Array(m.signature)
       bad[0] = (bad[0] as number) ^ 0xff
@@ -133,9 +139,9 @@ export const inflateView: Behaviour = {
   outbound(ctx) {
     const m = ctx.message
     const frames = honest(ctx)
-    if ((m.t === 'status' || m.t === 'commit') && isReplica(ctx.to)) {
-      const view = 1_000_000 + ctx.sim.prng.int(0, 1000)
-      const body = { view, stable: { seq: 0, digest: ctx.sim.node(ctx.node).instances[0]?.replica?.stateDigest() ?? new Uint8Array(32) }, prepared: [] }
+    if ((m?.t === 'status' || m?.t === 'commit') && isReplica(ctx.to)) {
+      const view = 1_000_000 + ctx.prng.int(0, 1000)
+      const body = { view, stable: { seq: 0, digest: new Uint8Array(32) }, prepared: [] }
       const vc: ViewChange = { t: 'view-change', ...body, signature: signBytes(keyOf(ctx), viewChangeStatement(groupName(ctx), body)) }
       frames.push({ to: ctx.to, bytes: encodeMessage(vc) })
     }
@@ -150,11 +156,11 @@ export function replay(memory = 64): Behaviour {
     name: 'replay',
     outbound(ctx) {
       const frames = honest(ctx)
-      if (past.length >= memory) past.splice(ctx.sim.prng.int(0, past.length - 1), 1)
+      if (past.length >= memory) past.splice(ctx.prng.int(0, past.length - 1), 1)
       past.push({ to: ctx.to, bytes: ctx.bytes })
-      if (ctx.sim.prng.chance(0.3)) {
-        const old = ctx.sim.prng.pick(past)
-        frames.push({ to: ctx.sim.prng.pick(ctx.sim.replicas.map((r) => r.id)), bytes: old.bytes, type: 'replay' })
+      if (ctx.prng.chance(0.3)) {
+        const old = ctx.prng.pick(past)
+        frames.push({ to: ctx.prng.pick(ctx.peers), bytes: old.bytes, type: 'replay' })
       }
       return frames
     },
@@ -166,7 +172,7 @@ export const garbage: Behaviour = {
   name: 'garbage',
   outbound(ctx) {
     const frames = honest(ctx)
-    const prng = ctx.sim.prng
+    const prng = ctx.prng
     const junk = new Uint8Array(prng.int(0, 200)).map(() => prng.int(0, 255))
     frames.push({ to: ctx.to, bytes: junk, type: 'garbage' })
     const cut = ctx.bytes.subarray(0, prng.int(0, ctx.bytes.length))

@@ -7,7 +7,8 @@
  * when every run kept every invariant (or, for a negative scenario, when the checkers caught the
  * conflict it provokes), 1 otherwise, 2 for a usage error.
  */
-import { runCampaign } from './run.js'
+import { GROUP_SCENARIOS, groupScenarioByName } from './groups/group-scenarios.js'
+import { runCampaign, runGroupCampaign } from './run.js'
 import { SCENARIOS, scenarioByName } from './scenarios.js'
 
 class UsageError extends Error {}
@@ -58,12 +59,12 @@ function main(argv: readonly string[]): number {
       return 0
     }
     if (opts.has('list')) {
-      for (const s of SCENARIOS) console.log(`${s.name}\t${s.description}`)
+      for (const s of [...SCENARIOS, ...GROUP_SCENARIOS]) console.log(`${s.name}\t${s.description}`)
       return 0
     }
     const name = opts.get('scenario')
     if (name === undefined) throw new UsageError('--scenario is required')
-    if (scenarioByName(name) === undefined) throw new UsageError(`unknown scenario ${name} (see --list)`)
+    if (scenarioByName(name) === undefined && groupScenarioByName(name) === undefined) throw new UsageError(`unknown scenario ${name} (see --list)`)
     seed = whole(opts, 'seed', 0, 2 ** 32 - 1)
     seeds = whole(opts, 'seeds', 1, 1_000_000) ?? 1
     f = whole(opts, 'f', 1, 10) ?? 1
@@ -77,6 +78,23 @@ function main(argv: readonly string[]): number {
   }
   const json = opts.has('json')
   const started = Date.now()
+  if (groupScenarioByName(opts.get('scenario') as string) !== undefined) {
+    const g = runGroupCampaign({ scenario: opts.get('scenario') as string, seeds, firstSeed: seed ?? 1, f, ...(requests !== undefined ? { requests } : {}) })
+    const ok = g.violations.length === 0
+    if (json) console.log(JSON.stringify({ ok, ...g, wallMs: Date.now() - started }))
+    else {
+      console.log(`scenario ${g.scenario} f=${g.f}: ${g.runs} runs from seed ${g.firstSeed} in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+      console.log(`  calls completed ${g.completedCalls}/${g.expectedCalls}`)
+      console.log(`  messages/call ${g.messagesPerCall} (inter-group ${g.interGroupMessagesPerCall}), delays/call ${g.delaysPerCall}`)
+      console.log(`  by type ${JSON.stringify(g.messagesByTypePerCall)}`)
+      console.log(`  CLBFT plain-client baseline: ${g.baseline.messagesPerRequest} messages, ${g.baseline.delaysPerRequest} delays; ratios ${g.ratios.messages}x messages, ${g.ratios.delays}x delays`)
+      console.log(`  view changes ${g.viewChanges}, state transfers ${g.stateTransfers}`)
+      for (const v of g.violations.slice(0, 5)) console.log(`  seed ${v.seed}: ${v.invariant}: ${v.detail.slice(0, 300)}`)
+      console.log(`  violations ${g.violations.length}${g.failingSeeds.length > 0 ? ` (replay: --seed ${g.failingSeeds[0]} --seeds 1)` : ''}`)
+      console.log(ok ? 'OK' : 'FAILED')
+    }
+    return ok ? 0 : 1
+  }
   const report = runCampaign({
     scenario: opts.get('scenario') as string,
     seeds,
@@ -98,6 +116,12 @@ function main(argv: readonly string[]): number {
     console.log(`  messages/request ${report.messagesPerRequest}, delays/request ${report.delaysPerRequest}`)
     console.log(`  by type ${JSON.stringify(report.messagesByTypePerRequest)}`)
     console.log(`  view changes ${report.viewChanges}${report.viewChangeDelays !== undefined ? ` (first request in new view after ${report.viewChangeDelays} delays)` : ''}, state transfers ${report.stateTransfers}`)
+    console.log(`  largest bounded structures ${JSON.stringify(report.maxSizes)}`)
+    if (report.heapSamplesMiB.length > 0) {
+      const h = report.heapSamplesMiB
+      const at = (q: number) => h[Math.min(h.length - 1, Math.floor(q * (h.length - 1)))]
+      console.log(`  heap MiB at 10%/50%/90%/100% of the run: ${at(0.1)}/${at(0.5)}/${at(0.9)}/${at(1)}`)
+    }
     if (report.expectViolations) console.log(`  negative scenario: conflicts caught in ${report.failingSeeds.length}/${report.runs} runs`)
     else console.log(`  violations ${report.violations.length}${report.failingSeeds.length > 0 ? ` (replay: --seed ${report.failingSeeds[0]} --seeds 1)` : ''}`)
     console.log(ok ? 'OK' : 'FAILED')

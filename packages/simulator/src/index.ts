@@ -6,7 +6,11 @@
  */
 export { Simulation, type SimulationOptions, type SimulationResult, type ScheduledAction, GROUP } from './simulation.js'
 export { SCENARIOS, scenarioByName, type Scenario, type ScenarioParams } from './scenarios.js'
-export { runCampaign, type CampaignOptions, type CampaignReport, UnknownScenarioError } from './run.js'
+export { runCampaign, runGroupCampaign, type CampaignOptions, type CampaignReport, type GroupCampaignReport, UnknownScenarioError } from './run.js'
+export { GroupSimulation, type GroupSimulationOptions, type GroupSimulationResult, type GroupSpec } from './groups/group-simulation.js'
+export { GROUP_SCENARIOS, groupScenarioByName, type GroupScenario } from './groups/group-scenarios.js'
+export { DriverApp, RegisterApp, RelayApp, type DriverMode } from './groups/apps.js'
+export { wrongReply, forgeShares, floodShares } from './groups/share-adversary.js'
 export { Checkers, type Violation } from './checkers.js'
 export { SimNetwork, type NetworkFaults, PERFECT } from './network.js'
 export { EventQueue } from './event-queue.js'

@@ -107,6 +107,19 @@ export const SCENARIOS: readonly Scenario[] = [
         requestsPerClient: Math.ceil((p.requests ?? 20_000) / 16),
         safetyDuration: 0,
         livenessTimeout: 100_000_000,
+        sampleHeap: true,
+      }),
+  },
+  {
+    name: 'view-change',
+    description: 'the primary is silent from the start, every hop one delay unit: measures the view change in message delays',
+    build: (p) =>
+      base(p, {
+        clients: 1,
+        requestsPerClient: p.requests ?? 5,
+        faults: { dropRate: 0, duplicateRate: 0, minDelay: 1, maxDelay: 1 },
+        safetyDuration: 0,
+        byzantine: byz([0], () => silent),
       }),
   },
   {

@@ -18,7 +18,7 @@ import {
   type ReplicaEvent,
   encodeMessage,
 } from '@bftrc/core-agreement'
-import { type GeneratedCluster, encode, generateCluster, sha256 } from '@bftrc/crypto'
+import { type GeneratedCluster, type KeyPair, encode, generateCluster, setVerificationCache, sha256 } from '@bftrc/crypto'
 import type { Behaviour } from './adversary.js'
 import { Checkers, type Violation } from './checkers.js'
 import { EventQueue } from './event-queue.js'
@@ -62,6 +62,8 @@ export interface SimulationOptions {
   readonly schedule?: readonly ScheduledAction[]
   /** Check convergence at the end (off for runs that are meant to break safety). */
   readonly expectLiveness?: boolean
+  /** Record heap use every virtual second (long runs). */
+  readonly sampleHeap?: boolean
 }
 
 export interface SimulationResult {
@@ -81,6 +83,10 @@ export interface SimulationResult {
   /** Virtual time from the first view change until the first request committed in the new view. */
   readonly viewChangeLatency: number | undefined
   readonly events: Readonly<Record<string, number>>
+  /** Largest size seen of each bounded structure over all correct replicas (sampled every second). */
+  readonly maxSizes: Readonly<Record<string, number>>
+  /** Heap in use (MiB) at each sample, for the flat-memory check of long runs. */
+  readonly heapSamplesMiB: readonly number[]
 }
 
 interface ReplicaInstance {
@@ -133,8 +139,12 @@ export class Simulation {
   private phase: 'safety' | 'liveness' = 'safety'
   private maxView = 0
   private orderedCompleted = 0
+  private readonly maxSizes = new Map<string, number>()
+  private readonly heapSamples: number[] = []
 
   constructor(readonly options: SimulationOptions) {
+    // One process runs the whole group, so every replica would check the same signatures again.
+    setVerificationCache(200_000)
     this.prng = new Prng(options.seed)
     this.clientPrng = this.prng.fork()
     const seedBytes = sha256(encode({ seed: options.seed }))
@@ -238,13 +248,13 @@ export class Simulation {
       const inst = (node.instances.length === 1 ? node.instances[0] : node.instances[this.sideOf(from, side) === 'A' ? 0 : 1]) as ReplicaInstance
       if (inst.replica === undefined) return
       if (node.behaviour?.inbound?.(from, bytes) === false) return
-      this.guard(node.id, () => inst.replica?.step(from, bytes))
+      this.guard(node.id, () => inst.replica?.step(from, bytes, this.time))
       this.flushReplica(node, inst)
       return
     }
     const c = this.clients.find((x) => x.id === to)
     if (c === undefined) return
-    c.client.step(from, bytes)
+    c.client.step(from, bytes, this.time)
     this.flushClient(c)
   }
 
@@ -274,7 +284,17 @@ export class Simulation {
       if (twinSide !== undefined && this.sideOf(out.to, undefined) !== twinSide && !this.isTwin(out.to)) continue
       const bytes = encodeCached(out.message)
       if (node.behaviour !== undefined) {
-        for (const frame of node.behaviour.outbound({ sim: this, node: node.index, to: out.to, message: out.message, bytes })) {
+        const ctx = {
+          self: node.id,
+          group: GROUP,
+          key: this.cluster.keys.get(node.id) as KeyPair,
+          prng: this.prng,
+          peers: this.replicas.map((r) => r.id),
+          to: out.to,
+          message: out.message,
+          bytes,
+        }
+        for (const frame of node.behaviour.outbound(ctx)) {
           this.network.send(node.id, frame.to, frame.bytes, frame.type ?? out.message.t, twinSide)
         }
       } else {
@@ -323,7 +343,7 @@ export class Simulation {
     const readOnly = this.clientPrng.chance(this.options.readOnlyRatio ?? 0)
     const op = encode({ client: c.id, n: c.issued })
     c.issued++
-    c.client.invoke(op, { readOnly })
+    c.client.invoke(op, { readOnly, now: this.time })
     this.flushClient(c)
   }
 
@@ -389,6 +409,7 @@ export class Simulation {
         }
         if (this.time - lastPrune > 1000) {
           lastPrune = this.time
+          this.sample()
           const live = this.correctUp()
           if (live.length > 0) this.checkers.prune(Math.min(...live.map((i) => (i.replica as Replica).status().stableCheckpoint)))
         }
@@ -423,12 +444,21 @@ export class Simulation {
       bytes: this.network.bytes,
       meanLatency: latencies.length === 0 ? 0 : latencies.reduce((a, b) => a + b, 0) / latencies.length,
       finalTime: this.time,
-      viewChanges: this.eventCounts.get('new-view') ?? 0,
+      viewChanges: this.maxView,
       maxView: this.maxView,
       stateTransfers: this.eventCounts.get('state-transferred') ?? 0,
       viewChangeLatency: this.viewChangeLatency,
       events: Object.fromEntries([...this.eventCounts].sort()),
+      maxSizes: Object.fromEntries(this.maxSizes),
+      heapSamplesMiB: this.heapSamples,
     }
+  }
+
+  private sample(): void {
+    for (const inst of this.correctUp()) {
+      for (const [k, v] of Object.entries((inst.replica as Replica).sizes())) if (v > (this.maxSizes.get(k) ?? 0)) this.maxSizes.set(k, v)
+    }
+    if (this.options.sampleHeap === true) this.heapSamples.push(Math.round(process.memoryUsage().heapUsed / 1048576))
   }
 
   describe(): string {

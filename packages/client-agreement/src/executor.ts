@@ -1,0 +1,428 @@
+/**
+ * The executor of a group replica: the application plus the inter-group state the voter needs,
+ * all of it deterministic and all of it in the checkpoint (call counters, outstanding calls,
+ * per-caller exactly-once tables and reply caches, timers, workflow histories).
+ *
+ * It runs inside core-agreement's execution (synchronously, in order) and leaves what the voter
+ * must do outside the order (sign and send shares) in `effects`, which the voter drains.
+ */
+import type { BatchContext, ExecutionContext, Executor } from '@bftrc/core-agreement'
+import { DecodeError, type Value, asArray, asBool, asBytes, asMap, asString, asUint, decode, encode, sha256 } from '@bftrc/crypto'
+import { type AppContext, type CallContext, type CallRef, type Deferred, type GroupApp, errorResult } from './app.js'
+import { type GroupEvent, decodeEvent } from './events.js'
+import { OrderRandom } from './random.js'
+import { Workflows } from './workflow.js'
+
+export interface ExecutorLimits {
+  /** W: calls outstanding per callee (caller side) and admitted per caller (callee side). */
+  readonly callWindow: number
+  /** Calls the app may queue locally beyond the window, per callee. */
+  readonly maxQueuedCalls: number
+  readonly maxTimers: number
+  readonly maxWorkflows: number
+  readonly maxOpBytes: number
+}
+
+export type Effect =
+  | { readonly kind: 'send-call'; readonly callee: string; readonly k: number; readonly op: Uint8Array }
+  | { readonly kind: 'send-reply'; readonly caller: string; readonly k: number; readonly result: Uint8Array }
+  | { readonly kind: 'call-delivered'; readonly callee: string; readonly k: number; readonly result: Uint8Array }
+  | { readonly kind: 'call-executed'; readonly caller: string; readonly k: number }
+  | { readonly kind: 'rejected'; readonly reason: string; readonly key: string }
+
+interface Outstanding {
+  readonly op: Uint8Array
+  /** 0 for the app's asynchronous calls, else the workflow waiting for it. */
+  readonly workflow: number
+}
+
+interface CalleeState {
+  nextK: number
+  readonly outstanding: Map<number, Outstanding>
+  readonly queued: Array<{ op: Uint8Array; workflow: number }>
+  /** Every k at or below this has been delivered. */
+  deliveredLow: number
+  readonly deliveredAbove: Set<number>
+}
+
+interface CallerState {
+  /** Every k at or below this has been executed. */
+  executedLow: number
+  readonly executedAbove: Set<number>
+  readonly replies: Map<number, { result: Uint8Array; digest: Uint8Array }>
+  readonly deferred: Set<number>
+}
+
+interface Timer {
+  readonly at: number
+  readonly tag: string
+  /** 0 for the app's timers, else the sleeping workflow. */
+  readonly workflow: number
+}
+
+export class GroupExecutor implements Executor {
+  effects: Effect[] = []
+  private started = false
+  private readonly callees = new Map<string, CalleeState>()
+  private readonly callers = new Map<string, CallerState>()
+  private readonly timers = new Map<number, Timer>()
+  private nextTimerId = 1
+  private readonly workflows: Workflows
+  private batch: BatchContext = { seq: 0, stamp: 0 }
+  private eventIndex = 0
+
+  constructor(
+    readonly group: string,
+    private readonly app: GroupApp,
+    private readonly limits: ExecutorLimits,
+  ) {
+    this.workflows = new Workflows(app.workflows ?? {}, limits.maxWorkflows, {
+      invoke: (id, group, op) => this.issueCall(group, op, id),
+      sleep: (id, ms) => this.addTimer(this.batch.stamp + ms, 'workflow-sleep', id),
+      emit: (id, event) => this.app.onWorkflowEvent?.(this.context(), id, event),
+      done: (id, result) => this.app.onWorkflowDone?.(this.context(), id, result),
+    })
+  }
+
+  // ---------------------------------------------------------------- what the voter reads
+
+  /** Earliest pending timer, so the voter can ask the group to order a tick in time. */
+  nextTimerAt(): number | undefined {
+    let min: number | undefined
+    for (const t of this.timers.values()) if (min === undefined || t.at < min) min = t.at
+    return min
+  }
+
+  get isStarted(): boolean {
+    return this.started
+  }
+
+  callExecuted(caller: string, k: number): boolean {
+    const c = this.callers.get(caller)
+    return c !== undefined && (k <= c.executedLow || c.executedAbove.has(k))
+  }
+
+  /** The cached answer to an executed call (undefined while deferred or collected as garbage). */
+  cachedReply(caller: string, k: number): { result: Uint8Array; digest: Uint8Array } | undefined {
+    return this.callers.get(caller)?.replies.get(k)
+  }
+
+  /** Whether a call from `caller` numbered k is inside our admission window. */
+  admits(caller: string, k: number): boolean {
+    const low = this.callers.get(caller)?.executedLow ?? 0
+    return k > low && k <= low + this.limits.callWindow
+  }
+
+  isOutstanding(callee: string, k: number): boolean {
+    return this.callees.get(callee)?.outstanding.has(k) === true
+  }
+
+  outstandingCalls(): Array<{ callee: string; k: number; op: Uint8Array }> {
+    const out: Array<{ callee: string; k: number; op: Uint8Array }> = []
+    for (const [callee, s] of this.callees) for (const [k, o] of s.outstanding) out.push({ callee, k, op: o.op })
+    return out
+  }
+
+  /** Counts for status displays and memory checks. */
+  sizes(): Record<string, number> {
+    let outstanding = 0
+    let queued = 0
+    let replies = 0
+    let executedAbove = 0
+    for (const s of this.callees.values()) {
+      outstanding += s.outstanding.size
+      queued += s.queued.length
+    }
+    for (const c of this.callers.values()) {
+      replies += c.replies.size
+      executedAbove += c.executedAbove.size
+    }
+    return { outstanding, queued, replies, executedAbove, timers: this.timers.size, workflows: this.workflows.size, history: this.workflows.historyLength() }
+  }
+
+  // ---------------------------------------------------------------- Executor
+
+  beginBatch(ctx: BatchContext): void {
+    this.batch = ctx
+    this.eventIndex = 0
+    if (!this.started) {
+      this.started = true
+      this.guard('init', () => this.app.init?.(this.context()))
+    }
+    // Timers due at this agreed time fire first, in (time, id) order.
+    const due = [...this.timers.entries()].filter(([, t]) => t.at <= ctx.stamp).sort((a, b) => a[1].at - b[1].at || a[0] - b[0])
+    for (const [id, t] of due) {
+      this.timers.delete(id)
+      this.eventIndex++
+      if (t.workflow !== 0) this.workflows.resume(t.workflow, new Uint8Array(0), ctx.stamp)
+      else this.guard('onTimer', () => this.app.onTimer?.(this.context(), id, t.tag))
+    }
+  }
+
+  execute(op: Uint8Array, ctx: ExecutionContext): Uint8Array {
+    this.eventIndex++
+    let result: Uint8Array = errorResult('this group serves no plain clients')
+    if (this.app.onRequest !== undefined) {
+      const onRequest = this.app.onRequest.bind(this.app)
+      result = this.guard('onRequest', () => onRequest(this.context(), ctx.client, op)) ?? errorResult('handler failed')
+    }
+    return result
+  }
+
+  executeReadOnly(op: Uint8Array, ctx: ExecutionContext): Uint8Array {
+    if (this.app.onQuery === undefined) return errorResult('this group answers no queries')
+    try {
+      return this.app.onQuery(ctx.client, op)
+    } catch (err) {
+      return errorResult((err as Error).message)
+    }
+  }
+
+  executeProposal(payload: Uint8Array, ctx: BatchContext): void {
+    this.batch = ctx
+    this.eventIndex++
+    let ev: GroupEvent
+    try {
+      ev = decodeEvent(payload, this.limits.maxOpBytes)
+    } catch {
+      // The validator accepted it, so this cannot happen on a correct replica.
+      throw new Error('an ordered proposal does not decode')
+    }
+    if (ev.e === 'call') this.onCallEvent(ev.caller, ev.k, ev.op)
+    else if (ev.e === 'reply') this.onReplyEvent(ev.callee, ev.k, ev.result)
+    // A tick only advances agreed time; due timers fired in beginBatch.
+  }
+
+  // ---------------------------------------------------------------- callee side
+
+  private callerState(caller: string): CallerState {
+    let c = this.callers.get(caller)
+    if (c === undefined) {
+      c = { executedLow: 0, executedAbove: new Set(), replies: new Map(), deferred: new Set() }
+      this.callers.set(caller, c)
+    }
+    return c
+  }
+
+  private onCallEvent(caller: string, k: number, op: Uint8Array): void {
+    const c = this.callerState(caller)
+    if (k <= c.executedLow || c.executedAbove.has(k)) {
+      this.effects.push({ kind: 'rejected', reason: 'duplicate call', key: `call:${caller}:${k}` })
+      return
+    }
+    if (!this.admits(caller, k)) {
+      this.effects.push({ kind: 'rejected', reason: 'call outside the admission window', key: `call:${caller}:${k}` })
+      return
+    }
+    c.executedAbove.add(k)
+    while (c.executedAbove.has(c.executedLow + 1)) {
+      c.executedAbove.delete(c.executedLow + 1)
+      c.executedLow++
+    }
+    // Replies older than the window can no longer be asked for by a correct caller.
+    for (const old of c.replies.keys()) if (old <= c.executedLow - this.limits.callWindow) c.replies.delete(old)
+    this.effects.push({ kind: 'call-executed', caller, k })
+    let deferred = false
+    const ctx: CallContext = {
+      ...this.contextFields(),
+      caller,
+      k,
+      defer: () => {
+        deferred = true
+        return { caller, k }
+      },
+    }
+    let answer: Uint8Array | Deferred | undefined = errorResult('this group serves no calls')
+    if (this.app.onCall !== undefined) {
+      const onCall = this.app.onCall.bind(this.app)
+      answer = this.guard('onCall', () => onCall(ctx, caller, op)) ?? errorResult('handler failed')
+    }
+    if (answer instanceof Uint8Array && !deferred) this.answer(caller, k, answer)
+    else c.deferred.add(k)
+  }
+
+  private answer(caller: string, k: number, result: Uint8Array): void {
+    const c = this.callerState(caller)
+    if (result.length > this.limits.maxOpBytes) result = errorResult('result too large')
+    c.deferred.delete(k)
+    c.replies.set(k, { result, digest: sha256(result) })
+    this.effects.push({ kind: 'send-reply', caller, k, result })
+  }
+
+  // ---------------------------------------------------------------- caller side
+
+  private calleeState(callee: string): CalleeState {
+    let s = this.callees.get(callee)
+    if (s === undefined) {
+      s = { nextK: 1, outstanding: new Map(), queued: [], deliveredLow: 0, deliveredAbove: new Set() }
+      this.callees.set(callee, s)
+    }
+    return s
+  }
+
+  /** Issues a call now if the window allows, else queues it (deterministically) behind the others. */
+  private issueCall(callee: string, op: Uint8Array, workflow: number): CallRef {
+    if (callee === this.group) throw new Error('a group cannot call itself')
+    if (op.length > this.limits.maxOpBytes) throw new RangeError(`operation exceeds ${this.limits.maxOpBytes} bytes`)
+    const s = this.calleeState(callee)
+    if (s.outstanding.size >= this.limits.callWindow) {
+      if (s.queued.length >= this.limits.maxQueuedCalls) throw new RangeError(`more than ${this.limits.maxQueuedCalls} calls queued for ${callee}`)
+      s.queued.push({ op, workflow })
+      // Queued calls take their number when they leave the queue, in order.
+      return { callee, k: s.nextK + s.queued.length - 1 }
+    }
+    const k = s.nextK++
+    s.outstanding.set(k, { op, workflow })
+    this.effects.push({ kind: 'send-call', callee, k, op })
+    return { callee, k }
+  }
+
+  private onReplyEvent(callee: string, k: number, result: Uint8Array): void {
+    const s = this.callees.get(callee)
+    const o = s?.outstanding.get(k)
+    if (s === undefined || o === undefined) {
+      this.effects.push({ kind: 'rejected', reason: 'reply to no outstanding call', key: `reply:${callee}:${k}` })
+      return
+    }
+    s.outstanding.delete(k)
+    s.deliveredAbove.add(k)
+    while (s.deliveredAbove.has(s.deliveredLow + 1)) {
+      s.deliveredAbove.delete(s.deliveredLow + 1)
+      s.deliveredLow++
+    }
+    this.effects.push({ kind: 'call-delivered', callee, k, result })
+    const next = s.queued.shift()
+    if (next !== undefined) {
+      const nk = s.nextK++
+      s.outstanding.set(nk, next)
+      this.effects.push({ kind: 'send-call', callee, k: nk, op: next.op })
+    }
+    if (o.workflow !== 0) this.workflows.resume(o.workflow, result, this.batch.stamp)
+    else this.guard('onReply', () => this.app.onReply?.(this.context(), { callee, k }, result))
+  }
+
+  // ---------------------------------------------------------------- context
+
+  private addTimer(at: number, tag: string, workflow: number): number {
+    if (this.timers.size >= this.limits.maxTimers) throw new RangeError(`more than ${this.limits.maxTimers} timers`)
+    const id = this.nextTimerId++
+    this.timers.set(id, { at, tag, workflow })
+    return id
+  }
+
+  private contextFields(): AppContext {
+    const random = new OrderRandom(this.batch.seq, this.batch.stamp, this.eventIndex)
+    return {
+      group: this.group,
+      seq: this.batch.seq,
+      now: this.batch.stamp,
+      random: () => random.next(),
+      call: (group, op) => this.issueCall(group, op, 0),
+      setTimer: (delay, tag) => this.addTimer(this.batch.stamp + Math.max(0, Math.floor(delay)), tag, 0),
+      cancelTimer: (id) => {
+        const t = this.timers.get(id)
+        if (t !== undefined && t.workflow === 0) this.timers.delete(id)
+      },
+      startWorkflow: (name, input) => this.workflows.start(name, input, this.batch.stamp, this.batch.seq, this.eventIndex),
+      respond: (d, result) => {
+        const c = this.callers.get(d.caller)
+        if (c === undefined || !c.deferred.has(d.k)) throw new Error(`no deferred call ${d.caller}:${d.k}`)
+        this.answer(d.caller, d.k, result)
+      },
+    }
+  }
+
+  private context(): AppContext {
+    return this.contextFields()
+  }
+
+  /**
+   * Runs an application handler. A handler that throws is a deterministic bug of the app: every
+   * correct replica throws alike, so the event is treated as answered with an error and the
+   * replica keeps running.
+   */
+  private guard<T>(what: string, fn: () => T): T | undefined {
+    try {
+      return fn()
+    } catch (err) {
+      this.effects.push({ kind: 'rejected', reason: `${what} threw: ${(err as Error).message}`, key: what })
+      return undefined
+    }
+  }
+
+  // ---------------------------------------------------------------- snapshot
+
+  snapshot(): Uint8Array {
+    const callees: Value[] = [...this.callees].map(([name, s]) => [
+      name,
+      s.nextK,
+      [...s.outstanding].map(([k, o]) => [k, o.op, o.workflow]),
+      s.queued.map((q) => [q.op, q.workflow]),
+      s.deliveredLow,
+      [...s.deliveredAbove].sort((a, b) => a - b),
+    ])
+    const callers: Value[] = [...this.callers].map(([name, c]) => [
+      name,
+      c.executedLow,
+      [...c.executedAbove].sort((a, b) => a - b),
+      [...c.replies].map(([k, r]) => [k, r.result]),
+      [...c.deferred].sort((a, b) => a - b),
+    ])
+    const timers: Value[] = [...this.timers].map(([id, t]) => [id, t.at, t.tag, t.workflow])
+    return encode({
+      app: this.app.snapshot(),
+      started: this.started,
+      callees,
+      callers,
+      timers,
+      nextTimerId: this.nextTimerId,
+      workflows: this.workflows.toValue(),
+    })
+  }
+
+  restore(snapshot: Uint8Array): void {
+    try {
+      const m = asMap(decode(snapshot), 'state')
+      this.app.restore(asBytes(m.app, 'app'))
+      this.started = asBool(m.started, 'started')
+      this.callees.clear()
+      for (const row of asArray(m.callees, 'callees')) {
+        const r = asArray(row, 'callee')
+        const s: CalleeState = { nextK: asUint(r[1], 'nextK'), outstanding: new Map(), queued: [], deliveredLow: asUint(r[4], 'deliveredLow'), deliveredAbove: new Set() }
+        for (const o of asArray(r[2], 'outstanding')) {
+          const oo = asArray(o, 'outstanding[]')
+          s.outstanding.set(asUint(oo[0], 'k'), { op: asBytes(oo[1], 'op'), workflow: asUint(oo[2], 'workflow') })
+        }
+        for (const q of asArray(r[3], 'queued')) {
+          const qq = asArray(q, 'queued[]')
+          s.queued.push({ op: asBytes(qq[0], 'op'), workflow: asUint(qq[1], 'workflow') })
+        }
+        for (const k of asArray(r[5], 'deliveredAbove')) s.deliveredAbove.add(asUint(k, 'k'))
+        this.callees.set(asString(r[0], 'callee'), s)
+      }
+      this.callers.clear()
+      for (const row of asArray(m.callers, 'callers')) {
+        const r = asArray(row, 'caller')
+        const c: CallerState = { executedLow: asUint(r[1], 'executedLow'), executedAbove: new Set(), replies: new Map(), deferred: new Set() }
+        for (const k of asArray(r[2], 'executedAbove')) c.executedAbove.add(asUint(k, 'k'))
+        for (const rep of asArray(r[3], 'replies')) {
+          const rr = asArray(rep, 'reply')
+          const result = asBytes(rr[1], 'result')
+          c.replies.set(asUint(rr[0], 'k'), { result, digest: sha256(result) })
+        }
+        for (const k of asArray(r[4], 'deferred')) c.deferred.add(asUint(k, 'k'))
+        this.callers.set(asString(r[0], 'caller'), c)
+      }
+      this.timers.clear()
+      for (const row of asArray(m.timers, 'timers')) {
+        const r = asArray(row, 'timer')
+        this.timers.set(asUint(r[0], 'id'), { at: asUint(r[1], 'at'), tag: asString(r[2], 'tag', 1024), workflow: asUint(r[3], 'workflow') })
+      }
+      this.nextTimerId = asUint(m.nextTimerId, 'nextTimerId')
+      this.workflows.restore(m.workflows ?? null)
+    } catch (err) {
+      if (err instanceof DecodeError) throw new Error(`GroupExecutor.restore: ${err.message}`)
+      throw err
+    }
+  }
+}

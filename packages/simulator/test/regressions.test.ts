@@ -1,0 +1,27 @@
+/**
+ * Seeds that once failed, kept as regression tests (a failing seed is a bug to fix, never a seed
+ * to drop). Each names the bug it caught.
+ */
+import { describe, expect, it } from 'vitest'
+import { campaign, failures } from './helpers.js'
+
+const REGRESSIONS: ReadonlyArray<{ scenario: string; seeds: readonly number[]; bug: string }> = [
+  {
+    scenario: 'primary-partition',
+    seeds: [1, 2, 4, 5],
+    bug: 'a replica that missed the last batches before the group fell idle never learned it was behind (fixed: idle STATUS heartbeat)',
+  },
+  {
+    scenario: 'twins',
+    seeds: [1, 2, 3, 4, 5],
+    bug: 'a backup that alone saw an equivocating primary changed view alone and stayed stuck (fixed: pre-prepares count by signature, conflicting ones are relayed as proof)',
+  },
+]
+
+describe.each(REGRESSIONS)('regression in $scenario', ({ scenario, seeds, bug }) => {
+  it.each(seeds)(`seed %i: ${bug}`, (seed) => {
+    const r = campaign(scenario, 1, 1, seed)
+    expect(failures(r)).toBe('')
+    expect(r.completedRequests).toBe(r.expectedRequests)
+  })
+})
