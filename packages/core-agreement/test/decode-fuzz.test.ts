@@ -7,17 +7,18 @@ import { DecodeError, type Value, encode } from '@bftrc/crypto'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_LIMITS, type Message, type MessageType, type PrePrepare, decodeMessage, encodeMessage } from '../src/index.js'
-import { type Frame, Harness, hex } from './harness.js'
+import { EVENTS, type Frame, Harness, hex } from './harness.js'
 
-const TYPES: readonly MessageType[] = ['request', 'pre-prepare', 'prepare', 'commit', 'checkpoint', 'reply', 'status', 'view-change', 'new-view', 'stable', 'fetch-state', 'state-chunk']
+const TYPES: readonly MessageType[] = ['request', 'proposal', 'pre-prepare', 'prepare', 'commit', 'checkpoint', 'reply', 'status', 'view-change', 'new-view', 'stable', 'fetch-state', 'state-chunk']
 
 /** Runs a scenario that sends every message type; returns the harness (quiet, in view 1) and its frames. */
 function corpusScenario(): { h: Harness; frames: Frame[] } {
-  const h = new Harness({ config: { checkpointInterval: 4, logWindow: 8 } })
+  const h = new Harness({ config: { checkpointInterval: 4, logWindow: 8 }, proposals: EVENTS })
   h.isolate('g/3')
+  h.propose('g/1', 'event:corpus')
   for (let i = 0; i < 9; i++) h.commit(`c${i % 4}`, `op-${i}`)
   h.heal()
-  h.runUntil(() => h.replica('g/3').status().lastExecuted === 9)
+  h.runUntil(() => h.replica('g/3').status().lastExecuted === h.replica('g/0').status().lastExecuted)
   h.invoke('c1', 'read', { readOnly: true })
   h.deliverAll()
   h.isolate('g/0')
@@ -143,7 +144,15 @@ const map = (shape: Shape): fc.Arbitrary<Value> =>
   })
 const requestShape = { client: str, timestamp: num, op: bytes(), readOnly: bool, signature: bytes(64) }
 const certificateShape = { group: str, digest: bytes(32), shares: field(fc.array(fc.tuple(fc.nat(5), fc.uint8Array({ minLength: 64, maxLength: 64 })), { maxLength: 3 })) }
-const prePrepareShape = { t: fc.constant('pre-prepare'), view: num, seq: num, stamp: num, requests: field(fc.array(map(requestShape), { maxLength: 3 })), signature: bytes(64) }
+const prePrepareShape = {
+  t: fc.constant('pre-prepare'),
+  view: num,
+  seq: num,
+  stamp: num,
+  requests: field(fc.array(map(requestShape), { maxLength: 3 })),
+  proposals: fc.option(field(fc.array(fc.uint8Array({ maxLength: 8 }), { maxLength: 2 })), { nil: undefined }) as fc.Arbitrary<Value>,
+  signature: bytes(64),
+}
 const proofShape = { seq: num, digest: bytes(32), certificate: fc.option(map(certificateShape), { nil: undefined }) as fc.Arbitrary<Value> }
 const viewChangeShape = {
   t: fc.constant('view-change'),
@@ -154,6 +163,7 @@ const viewChangeShape = {
 }
 const shapes: Record<MessageType, Shape> = {
   request: { t: fc.constant('request'), request: map(requestShape) },
+  proposal: { t: fc.constant('proposal'), payload: bytes() },
   'pre-prepare': prePrepareShape,
   prepare: { t: fc.constant('prepare'), view: num, seq: num, digest: bytes(32), signature: bytes(64) },
   commit: { t: fc.constant('commit'), view: num, seq: num, digest: bytes(32) },

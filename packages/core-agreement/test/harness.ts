@@ -11,11 +11,13 @@ import {
   type ClientConfig,
   type CompletedRequest,
   type ExecutedBatch,
+  type BatchContext,
   type ExecutionContext,
   type Executor,
   MemoryStorage,
   type Message,
   type MessageType,
+  type ProposalValidator,
   Replica,
   type ReplicaConfig,
   type ReplicaEvent,
@@ -36,6 +38,8 @@ export class ChainExecutor implements Executor {
   lastStamp = 0
   calls = 0
   readOnlyCalls = 0
+  /** Proposals executed (not part of the state). */
+  proposals = 0
 
   constructor(readonly padding = 0) {}
 
@@ -46,6 +50,12 @@ export class ChainExecutor implements Executor {
     this.lastStamp = ctx.stamp
     this.chain = sha256(encode({ chain: this.chain, op, client: ctx.client, timestamp: ctx.timestamp, seq: ctx.seq, stamp: ctx.stamp }))
     return encode({ count: this.count, chain: this.chain })
+  }
+
+  /** Ordered proposals of the upper layer go into the chain too. */
+  executeProposal(payload: Uint8Array, ctx: BatchContext): void {
+    this.proposals++
+    this.chain = sha256(encode({ chain: this.chain, proposal: payload, seq: ctx.seq, stamp: ctx.stamp }))
   }
 
   executeReadOnly(_op: Uint8Array, _ctx: ExecutionContext): Uint8Array {
@@ -107,6 +117,16 @@ export interface HarnessOptions {
   readonly padding?: number
   /** Other groups in the membership (their members are not peers of this group's replicas). */
   readonly otherGroups?: ReadonlyArray<{ readonly name: string; readonly f: number }>
+  /** Upper-layer proposals: the validator every replica uses (EVENTS accepts `event:<key>`). */
+  readonly proposals?: ProposalValidator
+}
+
+/** A test validator: a proposal is valid when it reads `event:<anything>`, and that text is its key. */
+export const EVENTS: ProposalValidator = {
+  validate(payload: Uint8Array): string | undefined {
+    const text = Buffer.from(payload).toString('latin1')
+    return text.startsWith('event:') ? text : undefined
+  },
 }
 
 interface Rule {
@@ -161,12 +181,14 @@ export class Harness {
   private rules: Rule[] = []
   private nextFrame = 0
   private readonly padding: number
+  private readonly validator: ProposalValidator | undefined
 
   constructor(options: HarnessOptions = {}) {
     const f = options.f ?? 1
     this.clientIds = options.clients ?? ['c0', 'c1', 'c2', 'c3']
     this.config = options.config ?? {}
     this.padding = options.padding ?? 0
+    this.validator = options.proposals
     const seed = sha256(encode({ harness: options.seed ?? 1 }))
     this.cluster = generateCluster({ groups: [{ name: GROUP, f }, ...(options.otherGroups ?? [])], clients: [...this.clientIds], seed })
     this.group = this.cluster.membership.group(GROUP) as Group
@@ -248,6 +270,7 @@ export class Harness {
       executor: node.executor,
       config: this.config,
       now: this.now,
+      ...(this.validator !== undefined ? { proposals: this.validator } : {}),
       ...(restored !== undefined ? { restored } : {}),
     })
     this.flush(node.id)
@@ -276,6 +299,13 @@ export class Harness {
     const ts = c.client.invoke(typeof operation === 'string' ? op(operation) : operation, options)
     this.flush(clientId)
     return ts
+  }
+
+  /** The upper layer of replica `i` proposes an event (see Replica.propose); returns its answer. */
+  propose(i: number | string, payload: string | Uint8Array): boolean {
+    const ok = this.replica(i).propose(typeof payload === 'string' ? op(payload) : payload)
+    this.flush(this.id(i))
+    return ok
   }
 
   // ---------------------------------------------------------------- effects

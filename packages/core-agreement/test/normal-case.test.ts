@@ -1,7 +1,7 @@
 import { sha256 } from '@bftrc/crypto'
 import { describe, expect, it } from 'vitest'
 import type { PrePrepare, Reply } from '../src/index.js'
-import { Harness, both, from, hex, is, not, to } from './harness.js'
+import { EVENTS, Harness, both, from, hex, is, not, to } from './harness.js'
 
 describe('normal case', () => {
   it('a request commits in order at every replica and the client accepts the result', () => {
@@ -141,6 +141,37 @@ describe('normal case', () => {
       const sizes = h.sentOf('pre-prepare', to('g/1')).map((f) => (f.message as PrePrepare).batch.requests.length)
       expect(sizes).toEqual([1, 2, 2, 1])
       for (const c of h.clientIds) expect(h.completed(c)).toHaveLength(1)
+    })
+  })
+
+  describe('proposals of the upper layer', () => {
+    it('a backup’s proposal is relayed to the primary, ordered with client requests, and executed once everywhere', () => {
+      const h = new Harness({ proposals: EVENTS, config: { pipelineDepth: 1 } })
+      h.invoke('c0', 'first')
+      h.deliverAll(to('g/0'))
+      expect(h.propose('g/2', 'event:timer-1')).toBe(true)
+      expect(h.queue.filter(is('proposal')).map((f) => f.to)).toEqual(['g/0'])
+      h.invoke('c1', 'second')
+      h.deliverAll(both(is('request', 'proposal'), to('g/0')))
+      h.deliverAll()
+      const pps = h.sentOf('pre-prepare', to('g/1')).map((f) => f.message as PrePrepare)
+      expect(pps.map((pp) => [pp.seq, pp.batch.requests.length, pp.batch.proposals?.length ?? 0])).toEqual([
+        [1, 1, 0],
+        [2, 1, 1],
+      ])
+      for (const id of h.ids) {
+        expect(h.node(id).executor.proposals).toBe(1)
+        expect(h.node(id).executed.map((b) => b.proposals)).toEqual([[], ['event:timer-1']])
+        expect(h.replica(id).status().proposalsWaiting).toBe(0)
+      }
+      expect(h.converged()).toBe(true)
+    })
+
+    it('the same proposal from several replicas is ordered once', () => {
+      const h = new Harness({ proposals: EVENTS })
+      for (const id of h.ids) h.propose(id, 'event:x')
+      h.deliverAll()
+      for (const id of h.ids) expect(h.node(id).executor.proposals).toBe(1)
     })
   })
 

@@ -7,7 +7,7 @@ import { encode, sha256 } from '@bftrc/crypto'
 import { describe, expect, it } from 'vitest'
 import { type Commit, type Message, type NewView, type PrePrepare, type Prepare, type ReplicaConfig, type ViewChange, digestOfBatch, encodeMessage } from '../src/index.js'
 import { Craft } from './craft.js'
-import { Harness, both, from, hex, is, op, to } from './harness.js'
+import { EVENTS, Harness, both, from, hex, is, op, to } from './harness.js'
 
 const K = 4
 const L = 8
@@ -185,6 +185,45 @@ describe('request', () => {
   })
 })
 
+describe('proposal', () => {
+  const withProposals = (config: Partial<ReplicaConfig> = {}) => {
+    const h = new Harness({ config: { checkpointInterval: K, logWindow: L, ...config }, proposals: EVENTS })
+    return { h, craft: new Craft(h) }
+  }
+
+  it('a backup does not take a proposal (only the primary orders them)', () => {
+    const { h } = withProposals()
+    expectRejected(h, 'g/1', 'g/2', { t: 'proposal', payload: op('event:a') }, 'not-primary')
+  })
+
+  it('an invalid proposal, or any proposal at a replica without a validator', () => {
+    const { h } = withProposals()
+    expectRejected(h, 'g/0', 'g/2', { t: 'proposal', payload: op('not an event') }, 'bad-proposal')
+    const { h: plain } = setup()
+    expectRejected(plain, 'g/0', 'g/2', { t: 'proposal', payload: op('event:a') }, 'bad-proposal')
+    expect(plain.propose('g/1', 'event:a')).toBe(false)
+    expect(plain.counter('g/1', 'dropped.bad-proposal')).toBe(1)
+  })
+
+  it('a proposal already queued or in flight is a duplicate; past maxPendingRequests the queue is full', () => {
+    const { h } = withProposals({ maxPendingRequests: 1, pipelineDepth: 1 })
+    h.inject('g/1', 'g/0', { t: 'proposal', payload: op('event:a') }) // ordered at seq 1, in flight
+    expectRejected(h, 'g/0', 'g/2', { t: 'proposal', payload: op('event:a') }, 'duplicate-proposal', { ignoreSizes: ['validProposals'] })
+    h.inject('g/1', 'g/0', { t: 'proposal', payload: op('event:b') }) // queued
+    expectRejected(h, 'g/0', 'g/2', { t: 'proposal', payload: op('event:b') }, 'duplicate-proposal', { ignoreSizes: ['validProposals'] })
+    expectRejected(h, 'g/0', 'g/2', { t: 'proposal', payload: op('event:c') }, 'queue-full', { ignoreSizes: ['validProposals'] })
+  })
+
+  it('a pre-prepare carrying an invalid proposal proves the primary faulty', () => {
+    const { h, craft } = withProposals()
+    const pp = craft.prePrepare(0, 1, { stamp: 0, requests: [], proposals: [op('event:fine'), op('bogus')] })
+    const out = h.inject('g/0', 'g/2', pp)
+    expect(h.counter('g/2', 'dropped.bad-batch')).toBe(1)
+    expect(out.filter(is('prepare'))).toEqual([])
+    expect(h.events('g/2', 'faulty-primary')).toEqual([{ kind: 'faulty-primary', view: 0, reason: 'invalid proposal in a batch' }])
+  })
+})
+
 describe('pre-prepare', () => {
   it('a signature that is not the primary’s is bad', () => {
     const { h, craft } = setup()
@@ -195,8 +234,8 @@ describe('pre-prepare', () => {
     expectRejected(h, 'g/2', 'g/0', { ...signed, seq: 2 }, 'bad-signature')
   })
 
-  it('wrong views: a future view, and the current view while a view change is under way', () => {
-    const { h, craft } = setup()
+  it('wrong views: a future view is refused; older views (or any while changing view) are only learned from, if signed', () => {
+    const { h, craft, pp1 } = setup()
     const batch = craft.batch(START, craft.request('c1', 1))
     expectRejected(h, 'g/2', 'g/1', craft.prePrepare(1, 2, batch), 'future-view')
     // f+1 view changes move g/2 into view 1, waiting for its NEW-VIEW.
@@ -204,9 +243,14 @@ describe('pre-prepare', () => {
     h.inject('g/3', 'g/2', craft.viewChange(1, 'g/3'))
     h.drop()
     expect(h.replica('g/2').status()).toMatchObject({ view: 1, active: false })
-    expectRejected(h, 'g/2', 'g/0', craft.prePrepare(0, 2, batch), 'old-view')
-    expectRejected(h, 'g/2', 'g/1', craft.prePrepare(1, 2, batch), 'old-view')
     expectRejected(h, 'g/2', 'g/1', craft.prePrepare(2, 2, batch), 'future-view')
+    expectRejected(h, 'g/2', 'g/0', pp1, 'old-view') // already executed
+    expectRejected(h, 'g/2', 'g/0', craft.prePrepare(0, 2, batch, 'g/3'), 'bad-signature')
+    expectRejected(h, 'g/2', 'g/1', craft.prePrepare(1, 2, batch, 'g/3'), 'bad-signature')
+    // A validly signed one is kept to learn a decision from, but not voted for.
+    const learned = craft.prePrepare(0, 2, batch)
+    expect(h.inject('g/0', 'g/2', learned)).toEqual([])
+    expectRejected(h, 'g/2', 'g/0', learned, 'duplicate')
   })
 
   it('sequence numbers outside the watermark window', () => {
