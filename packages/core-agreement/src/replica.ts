@@ -694,12 +694,14 @@ export class Replica {
    * keeps a replica that timed out alone from falling behind the group for good.
    */
   private learnPrePrepare(pp: PrePrepare): void {
-    const e = this.entry(pp.seq)
-    if (e.committed || pp.seq <= this.lastExecuted) return this.drop('old-view')
+    // Look the slot up without creating it: a refused pre-prepare must leave no log entry behind.
+    const existing = this.log.get(pp.seq)
+    if (existing?.committed === true || pp.seq <= this.lastExecuted) return this.drop('old-view')
     const digest = digestOfBatch(pp.batch)
-    const known = e.learned.get(pp.view)
+    const known = existing?.learned.get(pp.view)
     if (known !== undefined && equalBytes(digestOfBatch(known.batch), digest)) return this.drop('duplicate')
     if (!verifyPrePrepareSignature(this.ctx, pp)) return this.drop('bad-signature')
+    const e = existing ?? this.entry(pp.seq)
     e.learn(pp)
     this.learnCommitted(e)
   }
