@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type Batch, type Commit, type NewView, type PrePrepare, type ViewChange, digestOfBatch, selectNewView } from '../src/index.js'
 import { Craft } from './craft.js'
-import { Harness, both, hex, is, not, to } from './harness.js'
+import { Harness, both, from, hex, is, not, to } from './harness.js'
 
 const T = 1_000 // default viewChangeTimeout
 const RETRANSMIT = 500 // default client retransmitTimeout
@@ -164,6 +164,26 @@ describe('view change', () => {
     h.isolate('g/0')
     h.runUntil(() => h.replica('g/3').status().active)
     expect(h.replica('g/3').status()).toMatchObject({ view: 1, active: true, lastExecuted: 1 })
+  })
+
+  it('a replica that changed view alone learns what the others commit, without voting', () => {
+    const h = new Harness()
+    const craft = new Craft(h)
+    // g/3 alone hears a request that never reaches the primary (its relay is lost too).
+    h.block(both(is('request'), to('g/0')))
+    h.inject('c0', 'g/3', { t: 'request', request: craft.request('c0', 1) })
+    h.tick(T)
+    h.drop()
+    expect(h.replica('g/3').status()).toMatchObject({ view: 1, active: false })
+    h.heal()
+    h.block(both(is('view-change'), from('g/3')))
+    for (let i = 0; i < 3; i++) h.commit('c1', `op-${i}`)
+    expect(h.replica('g/0').status()).toMatchObject({ view: 0, lastExecuted: 3 })
+    expect(h.replica('g/3').status()).toMatchObject({ view: 1, active: false, lastExecuted: 3 })
+    expect(h.counter('g/3', 'learned-commit')).toBe(3)
+    expect(h.sentOf('prepare', from('g/3'))).toEqual([])
+    expect(h.sentOf('commit', from('g/3'))).toEqual([])
+    expect(hex(h.replica('g/3').stateDigest())).toBe(hex(h.replica('g/0').stateDigest()))
   })
 
   it('an equivocating primary is caught and replaced, and nothing conflicting executes', () => {
