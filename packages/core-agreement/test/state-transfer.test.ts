@@ -1,4 +1,3 @@
-import { sha256 } from '@bftrc/crypto'
 import { describe, expect, it } from 'vitest'
 import { STATE_CHUNK_BYTES } from '../src/index.js'
 import type { StateChunk } from '../src/messages.js'
@@ -51,7 +50,7 @@ describe('state transfer', () => {
     const h = leftBehind(3 * K)
     // The first source's answers never arrive; a forged chunk in its name does.
     const silence = h.block(both(is('state-chunk'), from('g/0')))
-    h.runUntil(() => h.queue.some(both(is('fetch-state'), from('g/3'))) || h.sent.some(both(is('fetch-state'), from('g/3'))))
+    h.runUntil(() => h.sent.some(both(is('fetch-state'), from('g/3'))))
     const ask = h.sentOf('fetch-state', from('g/3'))[0]!
     expect(ask.to).toBe('g/0')
     const stable = h.node('g/0').storage.loadSync()!.checkpoint
@@ -99,7 +98,6 @@ describe('state transfer', () => {
       expect(h.events('g/3', 'lying-state')).toEqual([{ kind: 'lying-state', source: 0, seq: 3 * K }])
       expect(h.events('g/3', 'state-transferred')).toHaveLength(1)
       expect(hex(h.replica('g/3').stateDigest())).toBe(hex(h.replica('g/0').stateDigest()))
-      expect(hex(sha256(new Uint8Array(0)))).not.toBe(hex(h.replica('g/3').stateDigest()))
     })
   })
 
