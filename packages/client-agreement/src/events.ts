@@ -21,6 +21,7 @@ import {
   sha256,
   verifyCertificate,
 } from '@bftrc/crypto'
+import { type UpgradeRequest, upgradeFromValue, upgradeId, upgradeToValue, verifyUpgradeAuthority } from './upgrade.js'
 import { replyShareStatement, requestShareStatement } from './wire.js'
 
 export interface CallEvent {
@@ -47,7 +48,13 @@ export interface TickEvent {
   readonly at: number
 }
 
-export type GroupEvent = CallEvent | ReplyEvent | TickEvent
+/** An externally requested software upgrade, signed by the upgrade authority. */
+export interface UpgradeEvent {
+  readonly e: 'upgrade'
+  readonly request: UpgradeRequest
+}
+
+export type GroupEvent = CallEvent | ReplyEvent | TickEvent | UpgradeEvent
 
 export function eventKey(ev: GroupEvent): string {
   switch (ev.e) {
@@ -57,12 +64,16 @@ export function eventKey(ev: GroupEvent): string {
       return `reply:${ev.callee}:${ev.k}`
     case 'tick':
       return `tick:${ev.at}`
+    case 'upgrade':
+      return `upgrade:${upgradeId(ev.request)}`
   }
 }
 
 export function encodeEvent(ev: GroupEvent): Uint8Array {
   const v: ValueMap =
-    ev.e === 'tick'
+    ev.e === 'upgrade'
+      ? { e: ev.e, request: upgradeToValue(ev.request) }
+      : ev.e === 'tick'
       ? { e: ev.e, at: ev.at }
       : ev.e === 'call'
         ? { e: ev.e, caller: ev.caller, k: ev.k, op: ev.op, cert: certificateToValue(ev.cert) }
@@ -80,6 +91,8 @@ export function decodeEvent(bytes: Uint8Array, maxOpBytes: number): GroupEvent {
       return { e, callee: asString(m.callee, 'callee', 32), k: asUint(m.k, 'k'), result: asBytes(m.result, 'result', undefined, maxOpBytes), cert: certificateFromValue(m.cert, 'cert') }
     case 'tick':
       return { e, at: asUint(m.at, 'at') }
+    case 'upgrade':
+      return { e, request: upgradeFromValue(m.request) }
     default:
       throw new DecodeError('wrong-type', `unknown event ${e}`)
   }
@@ -89,6 +102,10 @@ export function decodeEvent(bytes: Uint8Array, maxOpBytes: number): GroupEvent {
 export function validEvent(membership: Membership, self: string, ev: GroupEvent): boolean {
   try {
     if (ev.e === 'tick') return true
+    if (ev.e === 'upgrade') {
+      verifyUpgradeAuthority(membership, self, ev.request)
+      return true
+    }
     if (ev.k < 1) return false
     if (ev.e === 'call') {
       const caller = membership.group(ev.caller)

@@ -11,6 +11,7 @@ import { DecodeError, type Value, asArray, asBool, asBytes, asMap, asString, asU
 import { type AppContext, type CallContext, type CallRef, type Deferred, type GroupApp, errorResult } from './app.js'
 import { type GroupEvent, decodeEvent } from './events.js'
 import { OrderRandom } from './random.js'
+import { type AppVersion, type UpgradeRequest, localCodeCheck, upgradeId, upgradeVerdict } from './upgrade.js'
 import { Workflows } from './workflow.js'
 
 export interface ExecutorLimits {
@@ -29,6 +30,8 @@ export type Effect =
   | { readonly kind: 'call-delivered'; readonly callee: string; readonly k: number; readonly result: Uint8Array }
   | { readonly kind: 'call-executed'; readonly caller: string; readonly k: number }
   | { readonly kind: 'rejected'; readonly reason: string; readonly key: string }
+  | { readonly kind: 'upgraded'; readonly from: string; readonly to: string; readonly seq: number }
+  | { readonly kind: 'halted'; readonly reason: string; readonly seq: number }
 
 interface Outstanding {
   readonly op: Uint8Array
@@ -60,28 +63,128 @@ interface Timer {
   readonly workflow: number
 }
 
+/** Which application versions a replica can run, and the one it starts with. */
+export interface Versioning {
+  /** Version of the app passed to the constructor (the genesis version). */
+  readonly version: string
+  /** Every version this replica holds code for (the genesis one may be listed too). */
+  readonly versions: readonly AppVersion[]
+}
+
+export const DEFAULT_VERSION = '1'
+
 export class GroupExecutor implements Executor {
   effects: Effect[] = []
   private started = false
+  private app: GroupApp
+  private version: string
+  private readonly applied = new Set<string>()
+  private readonly versions: AppVersion[]
+  /** Why execution stopped (an ordered upgrade needs code we lack), and the state to resume from if known. */
+  private halt: { reason: string; pendingState: Uint8Array | undefined } | undefined
   private readonly callees = new Map<string, CalleeState>()
   private readonly callers = new Map<string, CallerState>()
   private readonly timers = new Map<number, Timer>()
   private nextTimerId = 1
-  private readonly workflows: Workflows
+  private workflows: Workflows
   private batch: BatchContext = { seq: 0, stamp: 0 }
   private eventIndex = 0
 
   constructor(
     readonly group: string,
-    private readonly app: GroupApp,
+    app: GroupApp,
     private readonly limits: ExecutorLimits,
+    versioning: Versioning = { version: DEFAULT_VERSION, versions: [] },
   ) {
-    this.workflows = new Workflows(app.workflows ?? {}, limits.maxWorkflows, {
+    this.app = app
+    this.version = versioning.version
+    this.versions = [...versioning.versions]
+    this.workflows = this.newWorkflows(app)
+  }
+
+  private newWorkflows(app: GroupApp): Workflows {
+    return new Workflows(app.workflows ?? {}, this.limits.maxWorkflows, {
       invoke: (id, group, op) => this.issueCall(group, op, id),
       sleep: (id, ms) => this.addTimer(this.batch.stamp + ms, 'workflow-sleep', id),
       emit: (id, event) => this.app.onWorkflowEvent?.(this.context(), id, event),
       done: (id, result) => this.app.onWorkflowDone?.(this.context(), id, result),
     })
+  }
+
+  // ---------------------------------------------------------------- versions
+
+  get currentVersion(): string {
+    return this.version
+  }
+
+  /** The application instance running now (an upgrade replaces it). */
+  get currentApp(): GroupApp {
+    return this.app
+  }
+
+  halted(): string | undefined {
+    return this.halt?.reason
+  }
+
+  hasApplied(r: UpgradeRequest): boolean {
+    return this.applied.has(upgradeId(r))
+  }
+
+  appliedUpgrades(): ReadonlySet<string> {
+    return this.applied
+  }
+
+  installedVersions(): readonly AppVersion[] {
+    return this.versions
+  }
+
+  /**
+   * Installs the code of a version. If execution had stopped for lack of it and the state to
+   * resume from is known (a checkpoint restored while the code was missing), it resumes.
+   */
+  install(v: AppVersion): void {
+    const i = this.versions.findIndex((x) => x.version === v.version)
+    if (i >= 0) this.versions.splice(i, 1)
+    this.versions.push(v)
+    const pending = this.halt?.pendingState
+    if (pending !== undefined) this.restore(pending)
+  }
+
+  private onUpgradeEvent(r: UpgradeRequest): void {
+    const key = `upgrade:${upgradeId(r)}`
+    const verdict = upgradeVerdict(this.version, this.applied, r)
+    if (verdict !== undefined) {
+      this.effects.push({ kind: 'rejected', reason: `upgrade ${verdict.code}: ${verdict.message}`, key })
+      return
+    }
+    const local = localCodeCheck(this.versions, r)
+    if (!('create' in local)) {
+      // Every correct replica that holds the code switches here; this one cannot, so it stops
+      // executing (it still votes) until a state transfer brings it a state it can run.
+      this.halt = { reason: `cannot upgrade to ${r.version}: ${local.message}`, pendingState: undefined }
+      this.effects.push({ kind: 'halted', reason: this.halt.reason, seq: this.batch.seq })
+      return
+    }
+    let next: GroupApp
+    let workflows: Workflows
+    try {
+      const old = this.app.snapshot()
+      next = local.create()
+      next.restore(local.migrate === undefined ? old : local.migrate(this.version, old))
+      // Running workflows carry on under the new code: it must replay their histories.
+      workflows = this.newWorkflows(next)
+      workflows.restore(this.workflows.toValue())
+    } catch (err) {
+      // Deterministic: every correct replica holding this code fails alike and keeps the old version.
+      this.effects.push({ kind: 'rejected', reason: `upgrade migration failed: ${(err as Error).message}`, key })
+      return
+    }
+    const from = this.version
+    this.app = next
+    this.workflows = workflows
+    this.version = r.version
+    this.applied.add(upgradeId(r))
+    this.effects.push({ kind: 'upgraded', from, to: r.version, seq: this.batch.seq })
   }
 
   // ---------------------------------------------------------------- what the voter reads
@@ -190,6 +293,7 @@ export class GroupExecutor implements Executor {
     }
     if (ev.e === 'call') this.onCallEvent(ev.caller, ev.k, ev.op)
     else if (ev.e === 'reply') this.onReplyEvent(ev.callee, ev.k, ev.result)
+    else if (ev.e === 'upgrade') this.onUpgradeEvent(ev.request)
     // A tick only advances agreed time; due timers fired in beginBatch.
   }
 
@@ -369,7 +473,10 @@ export class GroupExecutor implements Executor {
       [...c.deferred].sort((a, b) => a - b),
     ])
     const timers: Value[] = [...this.timers].map(([id, t]) => [id, t.at, t.tag, t.workflow])
+    if (this.halt?.pendingState !== undefined) return this.halt.pendingState
     return encode({
+      version: this.version,
+      applied: [...this.applied].sort(),
       app: this.app.snapshot(),
       started: this.started,
       callees,
@@ -383,7 +490,22 @@ export class GroupExecutor implements Executor {
   restore(snapshot: Uint8Array): void {
     try {
       const m = asMap(decode(snapshot), 'state')
+      const version = asString(m.version, 'version', 64)
+      if (version !== this.version) {
+        const code = this.versions.find((v) => v.version === version)
+        if (code === undefined) {
+          // A state of a version whose code is not installed: keep it, stop executing, resume on install.
+          this.halt = { reason: `state is at version ${version}, whose code is not installed`, pendingState: snapshot }
+          return
+        }
+        this.app = code.create()
+        this.version = version
+      }
+      this.halt = undefined
+      this.applied.clear()
+      for (const id of asArray(m.applied, 'applied')) this.applied.add(asString(id, 'applied[]', 256))
       this.app.restore(asBytes(m.app, 'app'))
+      this.workflows = this.newWorkflows(this.app)
       this.started = asBool(m.started, 'started')
       this.callees.clear()
       for (const row of asArray(m.callees, 'callees')) {

@@ -8,11 +8,23 @@
  * same point of its execution.
  */
 export { Voter, type VoterInit, type VoterConfig, type VoterReady, type Frame, DEFAULT_VOTER_CONFIG } from './voter.js'
-export { GroupExecutor, type Effect, type ExecutorLimits } from './executor.js'
+export { GroupExecutor, type Effect, type ExecutorLimits, type Versioning, DEFAULT_VERSION } from './executor.js'
+export {
+  type UpgradeRequest,
+  type AppVersion,
+  type UpgradeErrorCode,
+  UpgradeError,
+  upgradeStatement,
+  signUpgrade,
+  compareVersions,
+  verifyUpgradeAuthority,
+  upgradeToValue,
+  upgradeFromValue,
+} from './upgrade.js'
 export type { GroupApp, AppContext, CallContext, CallRef, Deferred, WorkflowFn, WorkflowContext, WorkflowCommand } from './app.js'
 export { errorResult } from './app.js'
 export { WorkflowError, MAX_HISTORY } from './workflow.js'
-export { type GroupEvent, type CallEvent, type ReplyEvent, type TickEvent, encodeEvent, decodeEvent, eventKey, eventValidator, validEvent } from './events.js'
+export { type GroupEvent, type CallEvent, type ReplyEvent, type TickEvent, type UpgradeEvent, encodeEvent, decodeEvent, eventKey, eventValidator, validEvent } from './events.js'
 export {
   type RequestShare,
   type ReplyShare,

@@ -27,7 +27,8 @@ import {
 import { type Group, type KeyPair, type Membership, ShareCollector, sha256, signBytes, verifyBytes, DecodeError } from '@bftrc/crypto'
 import type { GroupApp } from './app.js'
 import { encodeEvent, eventValidator } from './events.js'
-import { type Effect, GroupExecutor } from './executor.js'
+import { DEFAULT_VERSION, type Effect, GroupExecutor } from './executor.js'
+import { type AppVersion, type UpgradeRequest, UpgradeError, localCodeCheck, upgradeVerdict, verifyUpgradeAuthority } from './upgrade.js'
 import { type ReplyShare, type RequestShare, decodeInterGroup, encodeInterGroup, isInterGroupFrame, replyShareStatement, requestShareStatement } from './wire.js'
 
 export interface VoterConfig {
@@ -62,6 +63,10 @@ export interface VoterInit {
   readonly self: string
   readonly keyPair: KeyPair
   readonly app: GroupApp
+  /** Version of `app` (default "1"). */
+  readonly version?: string
+  /** Other versions this replica holds code for (upgrades switch to them). */
+  readonly versions?: readonly AppVersion[]
   readonly config?: Partial<VoterConfig>
   readonly restored?: PersistedState
   readonly now?: number
@@ -145,7 +150,7 @@ export class Voter {
       maxTimers: this.config.maxTimers,
       maxWorkflows: this.config.maxWorkflows,
       maxOpBytes: this.config.maxOpBytes,
-    })
+    }, { version: init.version ?? DEFAULT_VERSION, versions: init.versions ?? [] })
     this.replica = new Replica({
       membership: init.membership,
       self: init.self,
@@ -200,6 +205,43 @@ export class Voter {
     this.events = []
     this.effects = []
     return r
+  }
+
+  // ---------------------------------------------------------------- upgrades
+
+  /**
+   * Submits an externally requested upgrade for ordering. Everything that can be refused before
+   * ordering is refused here with an UpgradeError, and then nothing changes: a bad authority
+   * signature or too few of them, another group, a version this replica does not hold (or holds
+   * with another digest), the version already running, a downgrade not explicitly allowed, a
+   * replayed request. Returns the event key.
+   */
+  submitUpgrade(request: UpgradeRequest): string {
+    verifyUpgradeAuthority(this.membership, this.group.name, request)
+    const verdict = upgradeVerdict(this.executor.currentVersion, this.executor.appliedUpgrades(), request)
+    if (verdict !== undefined) throw verdict
+    const local = localCodeCheck(this.executor.installedVersions(), request)
+    if (!('create' in local)) throw local
+    const payload = encodeEvent({ e: 'upgrade', request })
+    if (!this.replica.propose(payload)) throw new UpgradeError('malformed', 'the group refused the upgrade event (buffers full)')
+    this.drain()
+    return `upgrade:${request.version}`
+  }
+
+  /** Installs the code of a version; a replica halted for lack of it resumes when it can. */
+  installVersion(v: AppVersion): void {
+    this.executor.install(v)
+    this.replica.resume()
+    this.drain()
+  }
+
+  get version(): string {
+    return this.executor.currentVersion
+  }
+
+  /** The application instance running now (an upgrade replaces it). */
+  get app(): GroupApp {
+    return this.executor.currentApp
   }
 
   /** Digest of the whole replicated state (application, inter-group state, exactly-once table). */

@@ -31,6 +31,11 @@ export interface Executor {
   snapshot(): Uint8Array
   /** Replaces the state with a snapshot taken by `snapshot()` (after state transfer or restart). */
   restore(snapshot: Uint8Array): void
+  /**
+   * Why the executor cannot execute (it lacks the code of an ordered upgrade), or undefined.
+   * While halted the replica keeps voting but executes nothing and takes no checkpoints.
+   */
+  halted?(): string | undefined
 }
 
 /**

@@ -33,6 +33,7 @@ export type ReplicaEvent =
   | { readonly kind: 'state-transferred'; readonly seq: number }
   | { readonly kind: 'faulty-primary'; readonly view: number; readonly reason: string }
   | { readonly kind: 'lying-state'; readonly source: number; readonly seq: number }
+  | { readonly kind: 'halted'; readonly seq: number; readonly reason: string }
 
 /**
  * What the host must do after `step`/`tick`, in this order: persist `persist` durably, then send

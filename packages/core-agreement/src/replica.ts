@@ -104,6 +104,8 @@ export interface ReplicaStatus {
   readonly pending: number
   readonly proposalsWaiting: number
   readonly transferring: boolean
+  /** Why the executor stopped executing (an upgrade whose code this replica lacks), if it did. */
+  readonly halted: string | undefined
 }
 
 function latin1(d: Uint8Array): string {
@@ -297,7 +299,16 @@ export class Replica {
       pending: this.pending.size,
       proposalsWaiting: this.proposalQueue.size + this.pendingProposals.size,
       transferring: this.fetch !== undefined,
+      halted: this.executor.halted?.(),
     }
+  }
+
+  /**
+   * Executes what has committed, after the executor stopped halting (the host installed the
+   * code an upgrade needed). A replica that halted mid-batch still waits for a state transfer.
+   */
+  resume(): void {
+    this.executeInOrder()
   }
 
   /** Digest of the current checkpoint state (application + exactly-once table), for checkers. */
@@ -744,6 +755,7 @@ export class Replica {
 
   private executeInOrder(): void {
     for (;;) {
+      if (this.executor.halted?.() !== undefined) break
       const e = this.log.get(this.lastExecuted + 1)
       if (e === undefined || !e.committed || e.prePrepare === undefined) break
       this.executeBatch(e)
@@ -768,9 +780,12 @@ export class Replica {
         this.pendingProposals.delete(key)
         this.inFlightProposals.delete(key)
       }
-      this.executor.executeProposal?.(payload, { seq, stamp })
+      if (this.executor.halted?.() === undefined) this.executor.executeProposal?.(payload, { seq, stamp })
     }
     for (const r of pp.batch.requests) {
+      // An executor that halted in this batch (it lacks code for an upgrade) executes nothing
+      // more; its state is now behind the group's and only a state transfer repairs it.
+      if (this.executor.halted?.() !== undefined) break
       // Exactly once: a request at or below the client's last executed timestamp is skipped by
       // every correct replica alike (a faulty primary may have ordered it twice).
       if (r.timestamp <= this.clientTable.lastTimestamp(r.client)) continue
@@ -796,7 +811,11 @@ export class Replica {
     this.lastExecStamp = stamp
     this.lastStatusSent = this.now // progress: nobody needs to be asked for anything yet
     this.out.executed.push({ seq, view: e.view, digest: e.digest as Uint8Array, stamp, requests: executed, proposals: proposalKeys })
-    if (seq % this.config.checkpointInterval === 0) this.takeCheckpoint(seq)
+    const haltedReason = this.executor.halted?.()
+    if (haltedReason !== undefined) {
+      this.count('halted')
+      this.event({ kind: 'halted', seq, reason: haltedReason })
+    } else if (seq % this.config.checkpointInterval === 0) this.takeCheckpoint(seq)
     // Progress: the view-change timer restarts for what still waits, at the base timeout. (While
     // changing view, the timer guards the NEW-VIEW and stays as it is.)
     if (this.active) {
@@ -817,8 +836,8 @@ export class Replica {
     const digest = sha256(state)
     const message: Checkpoint = { t: 'checkpoint', seq, digest, signature: this.sign(checkpointStatement(this.group.name, seq, digest)) }
     this.ownCheckpoints.set(seq, { digest, state, message })
-    if (this.restoring) return
-    this.broadcast(message)
+    // Restoring after a restart: count our vote, but our peers have long had it.
+    if (!this.restoring) this.broadcast(message)
     this.addCheckpointVote(this.index, message)
   }
 
@@ -1149,7 +1168,7 @@ export class Replica {
     let clients: ClientTable
     let stamp: number
     try {
-      const m = asMap(decode(state), 'state')
+      const m = asMap(decode(state, MAX_STATE_BYTES), 'state')
       app = asBytes(m.app, 'state.app')
       clients = ClientTable.fromValue(m.clients ?? null, this.config.maxClients)
       stamp = asUint(m.stamp, 'state.stamp')

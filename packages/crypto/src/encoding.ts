@@ -245,8 +245,9 @@ function readValue(r: Reader, depth: number): Value {
       return -m
     }
     case TAG_BYTES:
-      // Copy so a decoded value never aliases (and pins) a large network buffer.
-      return r.slice(r.length()).slice()
+      // Copy so a decoded value never aliases (and pins) a large network buffer. Through the
+      // Uint8Array prototype: Buffer.prototype.slice would return a view, not a copy.
+      return Uint8Array.prototype.slice.call(r.slice(r.length()))
     case TAG_STRING:
       return r.utf8(r.length())
     case TAG_ARRAY: {

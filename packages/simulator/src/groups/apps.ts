@@ -169,3 +169,29 @@ export class DriverApp implements GroupApp {
     this.workflowDone = asBool(m.workflowDone, 'workflowDone')
   }
 }
+
+/** Version 2 of the driver: folds a version marker into its chain; migrates v1 state by adding a field. */
+export class DriverAppV2 extends DriverApp {
+  migratedFrom = ''
+
+  override onReply(ctx: AppContext, call: CallRef, result: Uint8Array): void {
+    this.chain = sha256(encode({ v2: this.chain }))
+    super.onReply(ctx, call, result)
+  }
+
+  override snapshot(): Uint8Array {
+    const m = asMap(decode(super.snapshot()))
+    return encode({ ...m, migratedFrom: this.migratedFrom })
+  }
+
+  override restore(state: Uint8Array): void {
+    super.restore(state)
+    const m = asMap(decode(state))
+    this.migratedFrom = m.migratedFrom === undefined ? '' : asString(m.migratedFrom, 'migratedFrom')
+  }
+
+  /** The deterministic migration from a v1 snapshot. */
+  static migrate(from: string, old: Uint8Array): Uint8Array {
+    return encode({ ...asMap(decode(old)), migratedFrom: from })
+  }
+}

@@ -5,7 +5,10 @@
 import { BEHAVIOURS, type Behaviour, behaviourByName, equivocate, silent } from '../adversary.js'
 import type { NetworkFaults } from '../network.js'
 import { Prng } from '../prng.js'
-import { DriverApp, type DriverMode, RegisterApp, RelayApp } from './apps.js'
+import { type AppVersion, type UpgradeRequest, encodeEvent, signUpgrade } from '@bftrc/client-agreement'
+import { encodeMessage } from '@bftrc/core-agreement'
+import { type KeyPair, sha256 } from '@bftrc/crypto'
+import { DriverApp, DriverAppV2, type DriverMode, RegisterApp, RelayApp } from './apps.js'
 import type { GroupSimulation, GroupSimulationOptions, GroupSpec } from './group-simulation.js'
 import { floodShares, forgeShares, wrongReply } from './share-adversary.js'
 
@@ -64,7 +67,7 @@ function mixed(seed: number, f: number, salt: number, pool: readonly Behaviour[]
 
 const CORE_POOL = (): Behaviour[] => BEHAVIOURS.map((b) => behaviourByName(b))
 
-export const GROUP_SCENARIOS: readonly GroupScenario[] = [
+const CALL_SCENARIOS: readonly GroupScenario[] = [
   {
     name: 'replicated-basic',
     description: 'failure-free: a replicated client group makes sequential async calls to a server group, every hop one delay unit',
@@ -181,6 +184,102 @@ export const GROUP_SCENARIOS: readonly GroupScenario[] = [
       ),
   },
 ]
+
+// ---------------------------------------------------------------- upgrades
+
+const V2_DIGEST = sha256(new TextEncoder().encode('driver-v2 code bundle'))
+
+function driverV2(target: string, calls: number, mode: DriverMode): AppVersion {
+  return { version: '2', codeDigest: V2_DIGEST, create: () => new DriverAppV2(target, calls, mode), migrate: DriverAppV2.migrate }
+}
+
+/** An upgrade request for the client group to version 2, signed by `signers` of the authority keys. */
+function upgradeRequest(sim: GroupSimulation, over: Partial<Omit<UpgradeRequest, 'signatures'>> = {}, signers = [0, 2]): UpgradeRequest {
+  const body = { group: 'client', version: '2', codeDigest: V2_DIGEST, allowDowngrade: false, ...over }
+  return { ...body, signatures: signers.map((i) => signUpgrade(body, i, sim.cluster.keys.get(`authority/${i}`) as KeyPair)) }
+}
+
+/** A Byzantine replica that keeps proposing an upgrade of its own making (signed by itself only). */
+const bogusUpgrade: Behaviour = {
+  name: 'bogus-upgrade',
+  outbound(ctx) {
+    const frames = [{ to: ctx.to, bytes: ctx.bytes }]
+    if (ctx.message?.t === 'status' || ctx.message?.t === 'prepare') {
+      const body = { group: ctx.group, version: '666', codeDigest: new Uint8Array(32).fill(6), allowDowngrade: true }
+      const request = { ...body, signatures: [{ authority: 0, signature: signUpgrade(body, 0, ctx.key).signature }] }
+      frames.push({ to: ctx.to, bytes: encodeMessage({ t: 'proposal', payload: encodeEvent({ e: 'upgrade', request }) }) })
+    }
+    return frames
+  },
+}
+
+export const UPGRADE_SCENARIOS: readonly GroupScenario[] = [
+  {
+    name: 'replicated-upgrade',
+    description: 'the client group is upgraded to version 2 under load, with a workflow suspended in a call: every replica switches at one point',
+    build: (p) => {
+      const calls = p.calls ?? 16
+      return twoGroups(
+        { ...p, calls },
+        'sync',
+        { faults: MILD, expectVersions: { client: '2' }, schedule: [{ at: 120, run: (s) => s.submitUpgrade('client', upgradeRequest(s)) }] },
+        { versions: () => [driverV2('server', calls, 'sync')] },
+      )
+    },
+  },
+  {
+    name: 'replicated-upgrade-missing-code',
+    description: 'one client replica lacks version 2: it halts at the upgrade, the group runs on, and once the code is installed it catches up by state transfer',
+    build: (p) => {
+      const calls = p.calls ?? 24
+      const lacking = n(p.f) - 1
+      return twoGroups(
+        { ...p, calls },
+        'async',
+        {
+          faults: MILD,
+          voterConfig: SMALL_LOG,
+          safetyDuration: 4_000,
+          expectVersions: { client: '2' },
+          schedule: [
+            { at: 100, run: (s) => s.submitUpgrade('client', upgradeRequest(s)) },
+            { at: 1_500, run: (s) => s.installVersion(`client/${lacking}`, driverV2('server', calls, 'async')) },
+          ],
+        },
+        { versions: (i) => (i === lacking ? [] : [driverV2('server', calls, 'async')]) },
+      )
+    },
+  },
+  {
+    name: 'replicated-upgrade-invalid',
+    description: 'invalid upgrade requests (too few or forged signatures, other group, unknown version, wrong digest, downgrade, replay) and a Byzantine replica proposing its own version change nothing',
+    build: (p) => {
+      const calls = p.calls ?? 12
+      return twoGroups(
+        { ...p, calls },
+        'async',
+        {
+          faults: MILD,
+          expectVersions: { client: '2' },
+          expectRefusedUpgrades: 7,
+          schedule: [
+            { at: 50, run: (s) => s.submitUpgrade('client', upgradeRequest(s, {}, [1])) },
+            { at: 60, run: (s) => s.submitUpgrade('client', { ...upgradeRequest(s), signatures: upgradeRequest(s).signatures.map((x) => ({ ...x, signature: new Uint8Array(64) })) }) },
+            { at: 70, run: (s) => s.submitUpgrade('client', upgradeRequest(s, { group: 'server' })) },
+            { at: 80, run: (s) => s.submitUpgrade('client', upgradeRequest(s, { version: '3' })) },
+            { at: 90, run: (s) => s.submitUpgrade('client', upgradeRequest(s, { codeDigest: new Uint8Array(32).fill(9) })) },
+            { at: 100, run: (s) => s.submitUpgrade('client', upgradeRequest(s, { version: '0' })) },
+            { at: 150, run: (s) => s.submitUpgrade('client', upgradeRequest(s)) },
+            { at: 900, run: (s) => s.submitUpgrade('client', upgradeRequest(s)) },
+          ],
+        },
+        { versions: () => [driverV2('server', calls, 'async')], byzantine: new Map([[n(p.f) - 1, bogusUpgrade]]) },
+      )
+    },
+  },
+]
+
+export const GROUP_SCENARIOS: readonly GroupScenario[] = [...CALL_SCENARIOS, ...UPGRADE_SCENARIOS]
 
 export function groupScenarioByName(name: string): GroupScenario | undefined {
   return GROUP_SCENARIOS.find((s) => s.name === name)

@@ -4,7 +4,7 @@
  * simulated network, with crashes, restarts, Byzantine behaviours, and checkers for group
  * consistency, validity, exactly-once and convergence.
  */
-import { type Frame as VoterFrame, type GroupApp, Voter, type VoterConfig, decodeInterGroup, isInterGroupFrame } from '@bftrc/client-agreement'
+import { type AppVersion, type Frame as VoterFrame, type GroupApp, type UpgradeRequest, Voter, type VoterConfig, decodeInterGroup, isInterGroupFrame } from '@bftrc/client-agreement'
 import { MemoryStorage, decodeMessage, DEFAULT_LIMITS, type Message } from '@bftrc/core-agreement'
 import { type GeneratedCluster, type KeyPair, encode, generateCluster, setVerificationCache, sha256 } from '@bftrc/crypto'
 import type { Behaviour } from '../adversary.js'
@@ -24,6 +24,8 @@ export interface GroupSpec {
   readonly byzantine?: ReadonlyMap<number, Behaviour>
   /** More than f faulty replicas on purpose (fault-isolation runs): checks on this group are off. */
   readonly overFaulty?: boolean
+  /** Versions a replica holds code for, beyond the genesis app (replica index → list; default all). */
+  readonly versions?: (index: number) => readonly AppVersion[]
 }
 
 export interface GroupScheduledAction {
@@ -45,6 +47,10 @@ export interface GroupSimulationOptions {
   readonly voterConfig?: Partial<VoterConfig>
   /** Only safety is checked (a group beyond f may stall its callers). */
   readonly expectLiveness?: boolean
+  /** Versions every correct replica must run at the end (upgrade scenarios). */
+  readonly expectVersions?: Readonly<Record<string, string>>
+  /** Upgrade requests the operator submits that must all be refused (counted at the end). */
+  readonly expectRefusedUpgrades?: number
 }
 
 export interface GroupSimulationResult {
@@ -61,6 +67,10 @@ export interface GroupSimulationResult {
   readonly finalTime: number
   readonly viewChanges: number
   readonly stateTransfers: number
+  /** Replicas (correct ones) that switched version, and that halted for lack of code. */
+  readonly upgrades: number
+  readonly halts: number
+  readonly refusedUpgradeSubmissions: number
 }
 
 interface Node {
@@ -98,11 +108,20 @@ export class GroupSimulation {
   private phase: 'safety' | 'liveness' = 'safety'
   private maxView = 0
   private transfers = 0
+  /** group → seq at which its first correct replica upgraded, per target version. */
+  private readonly upgradedAt = new Map<string, number>()
+  upgrades = 0
+  halts = 0
+  readonly upgradeErrors: string[] = []
 
   constructor(readonly options: GroupSimulationOptions) {
     setVerificationCache(200_000)
     this.prng = new Prng(options.seed)
-    this.cluster = generateCluster({ groups: options.groups.map((g) => ({ name: g.name, f: g.f })), seed: sha256(encode({ seed: options.seed, groups: true })) })
+    this.cluster = generateCluster({
+      groups: options.groups.map((g) => ({ name: g.name, f: g.f })),
+      authorities: { count: 3, threshold: 2 },
+      seed: sha256(encode({ seed: options.seed, groups: true })),
+    })
     this.network = new SimNetwork(this.queue, this.prng.fork(), () => this.time, (from, to, bytes) => this.deliver(from, to, bytes))
     this.network.faults = options.faults
     for (const g of options.groups) {
@@ -130,6 +149,7 @@ export class GroupSimulation {
       self: node.id,
       keyPair: this.cluster.keys.get(node.id) as KeyPair,
       app: node.app,
+      versions: this.spec(node.group).versions?.(node.index) ?? [],
       now: this.time,
       ...(this.options.voterConfig !== undefined ? { config: this.options.voterConfig } : {}),
       ...(restored !== undefined ? { restored } : {}),
@@ -284,9 +304,41 @@ export class GroupSimulation {
         }
         return
       }
+      case 'upgraded': {
+        // Every correct replica switches at the same point of the order.
+        this.upgrades++
+        const key = `${node.group}:${e.to}`
+        const at = this.upgradedAt.get(key)
+        if (at === undefined) this.upgradedAt.set(key, e.seq)
+        else if (at !== e.seq) this.violate('agreement', `${node.id} upgraded to ${e.to} at seq ${e.seq}, another correct replica at ${at}`)
+        return
+      }
+      case 'halted':
+        this.halts++
+        return
       case 'rejected':
         return
     }
+  }
+
+  /** The operator's move: hand an upgrade request to every running replica of the group. */
+  submitUpgrade(group: string, request: UpgradeRequest): void {
+    for (const n of this.nodes) {
+      if (n.group !== group || n.voter === undefined) continue
+      try {
+        n.voter.submitUpgrade(request)
+      } catch (err) {
+        this.upgradeErrors.push(`${n.id}: ${(err as Error).message}`)
+      }
+      this.flush(n)
+    }
+  }
+
+  /** Installs a version's code on one replica (the remedy for a replica that halted). */
+  installVersion(id: string, version: AppVersion): void {
+    const n = this.node(id)
+    n.voter?.installVersion(version)
+    this.flush(n)
   }
 
   private tickAll(): void {
@@ -305,7 +357,7 @@ export class GroupSimulation {
   private driversDone(): boolean {
     return this.options.drivers.every((g) => {
       const live = this.correctUp(g)
-      return live.length > 0 && live.every((n) => (n.app as DriverApp).done)
+      return live.length > 0 && live.every((n) => (n.voter?.app as DriverApp | undefined)?.done === true)
     })
   }
 
@@ -354,8 +406,15 @@ export class GroupSimulation {
     if (this.options.expectLiveness !== false && this.violations.length === 0) {
       if (!this.driversDone()) this.violate('liveness', `drivers not done by ${deadline} ms: ${this.describe()}`)
       else if (!this.converged()) this.violate('convergence', `groups did not converge: ${this.describe()}`)
+      for (const [group, version] of Object.entries(this.options.expectVersions ?? {})) {
+        for (const n of this.correctUp(group)) if (n.voter?.version !== version) this.violate('convergence', `${n.id} runs version ${n.voter?.version}, expected ${version}`)
+      }
+      if (this.options.expectRefusedUpgrades !== undefined) {
+        const refusedRequests = new Set(this.upgradeErrors.map((e) => e.replace(/^[^:]*: /, ''))).size
+        if (refusedRequests < this.options.expectRefusedUpgrades) this.violate('validity', `only ${refusedRequests} invalid upgrade requests were refused: ${this.upgradeErrors.join('; ')}`)
+      }
     }
-    const expectedCalls = this.options.drivers.reduce((sum, g) => sum + ((this.correctUp(g)[0]?.app as DriverApp | undefined)?.calls ?? 0), 0)
+    const expectedCalls = this.options.drivers.reduce((sum, g) => sum + ((this.correctUp(g)[0]?.voter?.app as DriverApp | undefined)?.calls ?? 0), 0)
     return {
       seed: this.options.seed,
       violations: this.violations,
@@ -368,6 +427,9 @@ export class GroupSimulation {
       finalTime: this.time,
       viewChanges: this.maxView,
       stateTransfers: this.transfers,
+      upgrades: this.upgrades,
+      halts: this.halts,
+      refusedUpgradeSubmissions: this.upgradeErrors.length,
     }
   }
 
@@ -376,7 +438,7 @@ export class GroupSimulation {
       .map((n) => {
         if (n.voter === undefined) return `${n.id}:down`
         const s = n.voter.replica.status()
-        const app = n.app as Partial<DriverApp>
+        const app = n.voter.app as Partial<DriverApp>
         return `${n.id}:v${s.view}${s.active ? '' : '*'} exec${s.lastExecuted} stable${s.stableCheckpoint}${app.delivered !== undefined ? ` delivered${app.delivered}` : ''}`
       })
       .join(' | ')
