@@ -420,12 +420,17 @@ export class Replica {
     return undefined
   }
 
-  /** Checks a client request's signature once; remembers digests that passed (bounded). */
+  /**
+   * Checks a client request's signature once; remembers (digest, signature) pairs that passed
+   * (bounded). The signature is part of the key: the digest does not cover it, so a copy of a
+   * verified request with other signature bytes must be checked again, or a correct primary could
+   * order a request that backups (who never saw the genuine copy) reject as proof against it.
+   */
   private validRequest(r: Request): boolean {
     const key = this.clientKey(r)
     if (key === undefined) return false
     const digest = requestDigest(r)
-    const k = latin1(digest)
+    const k = latin1(digest) + latin1(r.signature)
     if (this.verifiedRequests.has(k)) return true
     if (!verifyBytes(key, digest, r.signature)) return false
     if (this.verifiedRequests.size >= 4 * this.config.maxPendingRequests) this.verifiedRequests.clear()
@@ -593,13 +598,14 @@ export class Replica {
    * A pre-prepare counts for what its signature proves, not for who delivered it: backups resend
    * the primary's pre-prepares to peers that missed them, and relay conflicting ones as proof.
    */
-  private onPrePrepare(_from: number, pp: PrePrepare): void {
+  private onPrePrepare(from: number, pp: PrePrepare): void {
     if (pp.view > this.view) return this.drop('future-view')
     if (!this.inWindow(pp.seq)) return this.drop('outside-window')
     if (!this.active || pp.view < this.view) return this.learnPrePrepare(pp)
-    const e = this.entry(pp.seq)
+    // Look the slot up without creating it: a rejected pre-prepare must leave no log entry behind.
+    const e = this.log.get(pp.seq)
     const digest = digestOfBatch(pp.batch)
-    if (e.prePrepare !== undefined && e.view === this.view) {
+    if (e?.prePrepare !== undefined && e.view === this.view) {
       if (equalBytes(e.digest as Uint8Array, digest)) return this.drop('duplicate')
       if (!verifyPrePrepareSignature(this.ctx, pp)) return this.drop('bad-signature')
       // Two validly signed pre-prepares for one (view, seq): the primary is provably faulty. Show
@@ -610,9 +616,14 @@ export class Replica {
       return this.suspectPrimary('two pre-prepares for one sequence number')
     }
     if (!verifyPrePrepareSignature(this.ctx, pp)) return this.drop('bad-signature')
-    if (pp.batch.requests.length > this.config.maxBatchRequests || pp.batch.requests.some((r) => r.readOnly || !this.validRequest(r))) {
+    // The primary signs the requests' digests, which cover everything but the requests' own
+    // signatures: a bad count, a read-only or an unknown client's request is proof against the
+    // primary whoever relays it, a bad request signature only when the primary sent it itself.
+    const provable = pp.batch.requests.length > this.config.maxBatchRequests || pp.batch.requests.some((r) => r.readOnly || this.clientKey(r) === undefined)
+    if (provable || pp.batch.requests.some((r) => !this.validRequest(r))) {
       this.drop('bad-batch')
-      return this.suspectPrimary('invalid request in a batch')
+      if (provable || from === primaryOf(this.group, pp.view)) return this.suspectPrimary('invalid request in a batch')
+      return
     }
     if ((pp.batch.proposals ?? []).some((p) => this.proposalKey(p) === undefined)) {
       this.drop('bad-batch')
@@ -620,7 +631,7 @@ export class Replica {
     }
     if (!this.acceptableStamp(pp)) return this.drop('bad-stamp')
     if (pp.seq > this.highestPrePrepareSeen) this.highestPrePrepareSeen = pp.seq
-    this.acceptPrePrepare(e, pp)
+    this.acceptPrePrepare(e ?? this.entry(pp.seq), pp)
   }
 
   /**
@@ -665,13 +676,14 @@ export class Replica {
     if (!this.active || m.view !== this.view) return this.drop(m.view > this.view ? 'future-view' : 'old-view')
     if (from === primaryOf(this.group, m.view)) return this.drop('prepare-from-primary')
     if (!this.inWindow(m.seq)) return this.drop('outside-window')
-    const e = this.entry(m.seq)
-    const existing = e.prepares.get(from)
+    const existing = this.log.get(m.seq)?.prepares.get(from)
     if (existing !== undefined && existing.view >= m.view) return this.drop('duplicate')
     const member = this.group.members[from]
     if (member === undefined || !verifyBytes(member.publicKey, prepareStatement(this.group.name, m.view, m.seq, m.digest), m.signature)) {
       return this.drop('bad-signature')
     }
+    // Only a vote that passed creates the slot.
+    const e = this.entry(m.seq)
     LogEntry.addVote(e.prepares, from, { view: m.view, digest: m.digest, signature: m.signature })
     this.advance(e)
   }
@@ -693,12 +705,14 @@ export class Replica {
    * keeps a replica that timed out alone from falling behind the group for good.
    */
   private learnPrePrepare(pp: PrePrepare): void {
-    const e = this.entry(pp.seq)
-    if (e.committed || pp.seq <= this.lastExecuted) return this.drop('old-view')
+    // Look the slot up without creating it: a refused pre-prepare must leave no log entry behind.
+    const existing = this.log.get(pp.seq)
+    if (existing?.committed === true || pp.seq <= this.lastExecuted) return this.drop('old-view')
     const digest = digestOfBatch(pp.batch)
-    const known = e.learned.get(pp.view)
+    const known = existing?.learned.get(pp.view)
     if (known !== undefined && equalBytes(digestOfBatch(known.batch), digest)) return this.drop('duplicate')
     if (!verifyPrePrepareSignature(this.ctx, pp)) return this.drop('bad-signature')
+    const e = existing ?? this.entry(pp.seq)
     e.learn(pp)
     this.learnCommitted(e)
   }
@@ -947,10 +961,20 @@ export class Replica {
     this.tryNewView()
   }
 
-  /** A prepared proof we hold ourselves for the same slot need not be checked again. */
+  /**
+   * A prepared proof identical to one we hold ourselves for the same slot need not be checked
+   * again. Identical means the signatures too, not only (view, seq, digest): a view change is
+   * forwarded inside a NEW-VIEW, and a replica that did not prepare the slot checks every
+   * signature, so a forged certificate accepted here would make it refuse our NEW-VIEW.
+   */
   private knownProof = (p: PreparedProof): boolean => {
     const mine = this.log.get(p.prePrepare.seq)?.preparedProof
-    return mine !== undefined && mine.prePrepare.view === p.prePrepare.view && equalBytes(digestOfBatch(mine.prePrepare.batch), digestOfBatch(p.prePrepare.batch))
+    if (mine === undefined || mine.prePrepare.view !== p.prePrepare.view || !equalBytes(mine.prePrepare.signature, p.prePrepare.signature)) return false
+    if (!equalBytes(digestOfBatch(mine.prePrepare.batch), digestOfBatch(p.prePrepare.batch))) return false
+    const a = mine.prepares
+    const b = p.prepares
+    if (a.group !== b.group || !equalBytes(a.digest, b.digest) || a.shares.length !== b.shares.length) return false
+    return a.shares.every((s, i) => s.signer === b.shares[i]?.signer && equalBytes(s.signature, b.shares[i].signature))
   }
 
   private onViewChange(from: number, vc: ViewChange): void {
@@ -1195,5 +1219,14 @@ export class Replica {
     e.committed = pe.committed
     if (pe.prepares !== undefined) e.preparedProof = { prePrepare: pe.prePrepare, prepares: pe.prepares }
     if (pe.prePrepare.seq > this.highestPrePrepareSeen) this.highestPrePrepareSeen = pe.prePrepare.seq
+    // A backup prepared this slot before the crash, but its PREPARE may never have left (the host
+    // persists before it sends). Rebuild the same prepare, for the digest already accepted, so
+    // STATUS answers resend it and its own vote counts again; the duplicate pre-prepare won't.
+    if (primaryOf(this.group, pe.view) !== this.index) {
+      const digest = e.digest
+      const signature = this.sign(prepareStatement(this.group.name, pe.view, pe.seq, digest))
+      e.ownPrepare = { t: 'prepare', view: pe.view, seq: pe.seq, digest, signature }
+      LogEntry.addVote(e.prepares, this.index, { view: pe.view, digest, signature })
+    }
   }
 }

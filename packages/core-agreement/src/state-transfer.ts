@@ -62,7 +62,7 @@ export class StateFetch {
   }
 
   /** Gives up on the current source (timeout or lie) and starts over with the next peer. */
-  rotate(now: number): void {
+  rotate(_now: number): void {
     this.attempts++
     const i = this.peers.indexOf(this.source)
     this.source = this.peers[(i + 1) % this.peers.length] as number
@@ -70,7 +70,10 @@ export class StateFetch {
     this.total = -1
     this.bytes = 0
     this.requested.clear()
-    this.deadline = now
+    // No deadline until the first request to the new source goes out (nextRequests sets it). A
+    // deadline of `now` made the caller's timeout check rotate a second time right away,
+    // skipping a peer after every lie.
+    this.deadline = Number.POSITIVE_INFINITY
   }
 
   onChunk(from: number, m: StateChunk): ChunkOutcome {

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest'
+import { type PrePrepare, type Prepare, digestOfBatch } from '../src/index.js'
+import { Craft } from './craft.js'
+import { Harness, both, from, hex, is, not, to } from './harness.js'
+
+const K = 4
+const L = 8
+
+describe('restart from storage', () => {
+  it('keeps lastExecuted and the state digest, re-executing only above the stable checkpoint', () => {
+    const h = new Harness({ config: { checkpointInterval: K, logWindow: L } })
+    for (let i = 0; i < K + 2; i++) h.commit(`c${i % 4}`, `op-${i}`)
+    const before = { status: h.replica('g/1').status(), digest: hex(h.replica('g/1').stateDigest()) }
+    expect(before.status).toMatchObject({ lastExecuted: K + 2, stableCheckpoint: K })
+
+    h.crash('g/1')
+    const r = h.restart('g/1')
+    expect(r.status()).toMatchObject({ lastExecuted: K + 2, stableCheckpoint: K, view: 0, active: true })
+    expect(hex(r.stateDigest())).toBe(before.digest)
+    // The new executor was restored from the checkpoint and ran the two committed batches above it, without replying again.
+    expect(h.node('g/1').executor.calls).toBe(2)
+    expect(h.queue.filter(is('reply'))).toEqual([])
+
+    h.commit('c0', 'after restart')
+    expect(h.converged()).toBe(true)
+  })
+
+  it('every replica restarted at once loses nothing acknowledged', () => {
+    const h = new Harness({ config: { checkpointInterval: K, logWindow: L } })
+    for (let i = 0; i < K + 3; i++) h.commit(`c${i % 4}`, `op-${i}`)
+    const digest = hex(h.replica('g/0').stateDigest())
+    for (const id of h.ids) h.crash(id)
+    h.queue = []
+    for (const id of h.ids) h.restart(id)
+    for (const id of h.ids) {
+      expect(h.replica(id).status().lastExecuted).toBe(K + 3)
+      expect(hex(h.replica(id).stateDigest())).toBe(digest)
+    }
+    h.commit('c1', 'after everyone restarted')
+    expect(h.replica('g/2').status().lastExecuted).toBe(K + 4)
+    expect(h.converged()).toBe(true)
+  })
+
+  it('a restarted replica does not prepare a conflicting batch for a slot it already prepared', () => {
+    const h = new Harness()
+    const craft = new Craft(h)
+    h.hold(is('commit'))
+    h.invoke('c0', 'a')
+    h.deliverAll()
+    const pp = h.sentOf('pre-prepare')[0]!.message as PrePrepare
+    const mine = h.sentOf('prepare', from('g/1'))[0]!.message as Prepare
+    expect(h.node('g/1').storage.loadSync()?.entries.map((e) => [e.seq, e.view, e.prepared])).toEqual([[1, 0, true]])
+
+    h.crash('g/1')
+    h.restart('g/1')
+    // A Byzantine primary now offers the restarted replica another batch for the same slot.
+    const conflicting = craft.prePrepare(0, 1, craft.batch(pp.batch.stamp, craft.request('c1', 1)))
+    const out = h.inject('g/0', 'g/1', conflicting)
+    const prepares = out.filter(is('prepare')).map((f) => hex((f.message as Prepare).digest))
+    expect(prepares).not.toContain(hex(digestOfBatch(conflicting.batch)))
+    expect(h.counter('g/1', 'dropped.equivocation')).toBe(1)
+    expect(hex(mine.digest)).toBe(hex(digestOfBatch(pp.batch)))
+  })
+
+  it('a restarted replica still helps a slot it accepted before the crash to prepare', () => {
+    // g/1 accepted seq 1 and persisted it, but crashed before its prepare left. g/3 is silent,
+    // so g/2 needs g/1's prepare: the restarted g/1 must (re)send the same prepare when asked.
+    const h = new Harness()
+    h.isolate('g/3')
+    h.invoke('c0', 'a')
+    h.deliverAll(not(is('prepare')))
+    h.drop(both(is('prepare'), from('g/1')))
+    h.crash('g/1')
+    h.restart('g/1')
+    h.runUntil(() => h.completed('c0').length === 1, 5_000)
+    expect(h.completed('c0')[0]?.view).toBe(0)
+    expect(h.events('g/2', 'view-change-started')).toEqual([])
+  })
+
+  it('a replica restarted during a view change waits for the NEW-VIEW and gets it through STATUS', () => {
+    const h = new Harness()
+    h.isolate('g/0')
+    h.invoke('c0', 'a')
+    h.deliverAll()
+    h.tick(500)
+    h.deliverAll()
+    h.tick(1_000)
+    h.deliverAll()
+    expect(h.replica('g/2').status()).toMatchObject({ view: 1, active: true })
+    h.crash('g/2')
+    const r = h.restart('g/2')
+    expect(r.status()).toMatchObject({ view: 1, active: false, lastExecuted: 1 })
+    h.runUntil(() => h.replica('g/2').status().active)
+    expect(h.replica('g/2').status()).toMatchObject({ view: 1, active: true, lastExecuted: 1 })
+    h.commit('c0', 'b')
+    expect(h.replica('g/2').status().lastExecuted).toBe(2)
+  })
+
+  it('a replica that lost its disk starts from genesis and catches up by state transfer', () => {
+    const h = new Harness({ config: { checkpointInterval: K, logWindow: L } })
+    for (let i = 0; i < 3 * K + 1; i++) h.commit(`c${i % 4}`, `op-${i}`)
+    h.crash('g/3', true)
+    h.queue = h.queue.filter(not(to('g/3')))
+    const r = h.restart('g/3')
+    expect(r.status()).toMatchObject({ lastExecuted: 0, stableCheckpoint: 0 })
+    h.runUntil(() => h.replica('g/3').status().lastExecuted === 3 * K + 1 && h.converged())
+    expect(h.events('g/3', 'state-transferred')).toEqual([{ kind: 'state-transferred', seq: 3 * K }])
+  })
+})
