@@ -156,10 +156,22 @@ export function fuzz(seed: number, inputsPerTarget: number): FuzzReport {
   }
 
   const targets = [
-    target('crypto.decode', (b) => (decode(b), true), isDecodeError),
-    target('core.decodeMessage', (b) => (decodeMessage(b, DEFAULT_LIMITS), true), isDecodeError),
-    target('client-agreement.decodeInterGroup', (b) => (decodeInterGroup(isInterGroupFrame(b) ? b : new Uint8Array([0xc1, ...b]), 64 * 1024), true), isDecodeError),
-    target('client-agreement.decodeEvent', (b) => (decodeEvent(b, 64 * 1024), true), isDecodeError),
+    target('crypto.decode', (b) => {
+      decode(b)
+      return true
+    }, isDecodeError),
+    target('core.decodeMessage', (b) => {
+      decodeMessage(b, DEFAULT_LIMITS)
+      return true
+    }, isDecodeError),
+    target('client-agreement.decodeInterGroup', (b) => {
+      decodeInterGroup(isInterGroupFrame(b) ? b : new Uint8Array([0xc1, ...b]), 64 * 1024)
+      return true
+    }, isDecodeError),
+    target('client-agreement.decodeEvent', (b) => {
+      decodeEvent(b, 64 * 1024)
+      return true
+    }, isDecodeError),
     target(
       'core.Replica.step',
       (b) => {
@@ -189,12 +201,18 @@ export function fuzz(seed: number, inputsPerTarget: number): FuzzReport {
     ),
     target(
       'crypto.Membership.parse',
-      (b) => (Membership.parse(new TextDecoder().decode(b)), true),
+      (b) => {
+      Membership.parse(new TextDecoder().decode(b))
+      return true
+    },
       (err) => err instanceof ConfigError,
     ),
     target(
       'crypto.parseKeyFile',
-      (b) => (parseKeyFile(new TextDecoder().decode(b)), true),
+      (b) => {
+      parseKeyFile(new TextDecoder().decode(b))
+      return true
+    },
       (err) => err instanceof KeyError,
     ),
   ]
