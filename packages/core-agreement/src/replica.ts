@@ -73,6 +73,12 @@ import type { PersistOp, PersistedEntry, PersistedState } from './storage.js'
 export const STATE_CHUNK_BYTES = 256 * 1024
 /** Largest checkpoint state a replica will fetch. */
 export const MAX_STATE_BYTES = 1024 * 1024 * 1024
+/**
+ * Requests and proposals whose signatures were checked, remembered so a backup that saw a request
+ * directly does not check it again in the pre-prepare. Only what is in flight matters, so a few
+ * thousand suffice; cleared when full (memory stays flat in long runs).
+ */
+const VERIFIED_CACHE_LIMIT = 4096
 /** Sequence numbers a STATUS answer resends at most (bounds the work one STATUS can cause). */
 const STATUS_RESEND_LIMIT = 32
 
@@ -433,7 +439,7 @@ export class Replica {
     const k = latin1(digest) + latin1(r.signature)
     if (this.verifiedRequests.has(k)) return true
     if (!verifyBytes(key, digest, r.signature)) return false
-    if (this.verifiedRequests.size >= 4 * this.config.maxPendingRequests) this.verifiedRequests.clear()
+    if (this.verifiedRequests.size >= VERIFIED_CACHE_LIMIT) this.verifiedRequests.clear()
     this.verifiedRequests.add(k)
     return true
   }
@@ -536,7 +542,7 @@ export class Replica {
     if (cached !== undefined) return cached
     const key = this.validator.validate(payload)
     if (key === undefined) return undefined
-    if (this.validProposals.size >= 4 * this.config.maxPendingRequests) this.validProposals.clear()
+    if (this.validProposals.size >= VERIFIED_CACHE_LIMIT) this.validProposals.clear()
     this.validProposals.set(d, key)
     return key
   }

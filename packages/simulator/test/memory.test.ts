@@ -11,5 +11,6 @@ describe('bounded memory over a long run', () => {
     expect(r.maxSizes.ownCheckpoints ?? 0).toBeLessThanOrEqual(DEFAULT_CONFIG.logWindow / DEFAULT_CONFIG.checkpointInterval + 1)
     expect(r.maxSizes.checkpointVotes ?? 0).toBeLessThanOrEqual(4 * (2 * DEFAULT_CONFIG.logWindow) / DEFAULT_CONFIG.checkpointInterval)
     expect(r.maxSizes.clients ?? 0).toBeLessThanOrEqual(16)
+    expect(r.maxSizes.verifiedRequests ?? 0).toBeLessThanOrEqual(4096)
   })
 })
