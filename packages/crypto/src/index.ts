@@ -55,3 +55,4 @@ export {
 export { type ClusterSpec, type GeneratedCluster, generateCluster } from './cluster.js'
 export { DecodeError, EncodeError, KeyError, CertificateError, ConfigError, type DecodeErrorCode, type CertificateErrorCode, type KeyErrorCode } from './errors.js'
 export type { Transport } from './transport.js'
+export { Sfc32 } from './sfc32.js'

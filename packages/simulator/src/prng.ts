@@ -1,12 +1,11 @@
+import { Sfc32 } from '@bftrc/crypto'
+
 /**
  * Seeded pseudo-random numbers (sfc32, seeded through splitmix32). Every random choice of a
  * simulation comes from one of these, so a seed replays a run exactly.
  */
 export class Prng {
-  private a: number
-  private b: number
-  private c: number
-  private d: number
+  private readonly gen: Sfc32
 
   constructor(seed: number) {
     let s = seed >>> 0
@@ -17,21 +16,12 @@ export class Prng {
       z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0
       return (z ^ (z >>> 16)) >>> 0
     }
-    this.a = next()
-    this.b = next()
-    this.c = next()
-    this.d = next()
-    for (let i = 0; i < 12; i++) this.uint32()
+    this.gen = new Sfc32(next(), next(), next(), next())
+    for (let i = 0; i < 12; i++) this.gen.uint32()
   }
 
   uint32(): number {
-    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0
-    this.d = (this.d + 1) >>> 0
-    this.a = this.b ^ (this.b >>> 9)
-    this.b = (this.c + (this.c << 3)) >>> 0
-    this.c = (this.c << 21) | (this.c >>> 11)
-    this.c = (this.c + t) >>> 0
-    return t
+    return this.gen.uint32()
   }
 
   /** Uniform in [0, 1). */
