@@ -6,7 +6,7 @@ mkdir -p "$dir/src" "$dir/test"
 cat > "$dir/tsconfig.json" <<JSON
 {
   "extends": "../../tsconfig.base.json",
-  "compilerOptions": { "noEmit": true, "rootDir": "." },
+  "compilerOptions": { "noEmit": true },
   "include": ["src", "test", "bench", "*.ts"]
 }
 JSON
@@ -18,14 +18,6 @@ cat > "$dir/tsconfig.build.json" <<JSON
 }
 JSON
 cat > "$dir/vitest.config.ts" <<TS
-import { defineConfig } from 'vitest/config'
-
-export default defineConfig({
-  test: {
-    include: ['test/**/*.test.ts'],
-    reporters: ['default', 'json'],
-    outputFile: { json: '.vitest-report.json' },
-    testTimeout: 60_000,
-  },
-})
+// Shared by every package: tests under test/, a JSON report for the root summary.
+export { default } from '../../vitest.shared.js'
 TS

@@ -1,10 +1,2 @@
-import { defineConfig } from 'vitest/config'
-
-export default defineConfig({
-  test: {
-    include: ['test/**/*.test.ts'],
-    reporters: ['default', 'json'],
-    outputFile: { json: '.vitest-report.json' },
-    testTimeout: 60_000,
-  },
-})
+// Shared by every package: tests under test/, a JSON report for the root summary.
+export { default } from '../../vitest.shared.js'
