@@ -1056,8 +1056,10 @@ export class Replica {
     const reissued = new Set(nv.prePrepares.map((pp) => pp.seq))
     for (const [seq, e] of this.log) {
       if (seq > this.stable.seq && !reissued.has(seq)) {
-        if (seq > this.lastExecuted) this.log.delete(seq)
-        else e.resetForView()
+        if (seq > this.lastExecuted) {
+          this.log.delete(seq)
+          this.persist({ op: 'forget', seq })
+        } else e.resetForView()
       }
     }
     let maxSeq = Math.max(this.stable.seq, this.lastExecuted)

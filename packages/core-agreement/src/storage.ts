@@ -35,6 +35,8 @@ export type PersistOp =
   | { readonly op: 'entry'; readonly entry: PersistedEntry }
   /** A new stable checkpoint: store it, drop entries at or below its seq and older checkpoints. */
   | { readonly op: 'checkpoint'; readonly checkpoint: PersistedCheckpoint }
+  /** A slot a NEW-VIEW did not re-issue (never executed here): forget it. */
+  | { readonly op: 'forget'; readonly seq: number }
 
 export interface PersistedState {
   readonly view: number
@@ -77,6 +79,9 @@ export class MemoryStorage implements Storage {
           break
         case 'entry':
           if (this.checkpoint === undefined || op.entry.seq > this.checkpoint.seq) this.entries.set(op.entry.seq, op.entry)
+          break
+        case 'forget':
+          this.entries.delete(op.seq)
           break
         case 'checkpoint':
           if (this.checkpoint === undefined || op.checkpoint.seq >= this.checkpoint.seq) {

@@ -82,6 +82,7 @@ const opArb: fc.Arbitrary<PersistOp> = fc.oneof(
       }),
     ),
   fc.record({ seq: fc.nat(24), state: fc.uint8Array({ maxLength: 48 }), certified: fc.boolean() }).map(({ seq, state, certified }) => checkpointOp(checkpoint(seq, state, certified))),
+  fc.integer({ min: 1, max: 24 }).map((seq): PersistOp => ({ op: 'forget', seq })),
 )
 const batchesArb = fc.array(fc.array(opArb, { maxLength: 6 }), { maxLength: 8 })
 

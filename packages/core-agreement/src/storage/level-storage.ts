@@ -67,6 +67,7 @@ type Encoded =
   | { readonly op: 'view'; readonly value: Uint8Array }
   | { readonly op: 'entry'; readonly seq: number; readonly value: Uint8Array }
   | { readonly op: 'checkpoint'; readonly seq: number; readonly header: Uint8Array; readonly state: Uint8Array }
+  | { readonly op: 'forget'; readonly seq: number }
 
 interface Waiter {
   readonly ops: readonly Encoded[]
@@ -275,6 +276,9 @@ export class LevelStorage implements Storage {
         if (!equalBytes(sha256(cp.state), cp.digest)) throw new RangeError(`checkpoint ${cp.seq}: sha256(state) differs from its digest`)
         return { op: 'checkpoint', seq: cp.seq, header: encodeCheckpointHeader(cp), state: cp.state }
       }
+      case 'forget':
+        if (!isUint(op.seq)) throw new RangeError(`forget seq ${op.seq} is not a safe unsigned integer`)
+        return { op: 'forget', seq: op.seq }
       default:
         throw new RangeError(`unknown persist op ${(op as { op: unknown }).op}`)
     }
@@ -345,6 +349,12 @@ export class LevelStorage implements Storage {
                   own().delete(seq)
                 }
               }
+            }
+            break
+          case 'forget':
+            if (entrySeqs.has(op.seq)) {
+              batch.push({ type: 'del', key: entryKey(op.seq) })
+              own().delete(op.seq)
             }
             break
         }
