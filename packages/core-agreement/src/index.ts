@@ -34,6 +34,8 @@ export {
   prePrepareStatement,
   prepareStatement,
   checkpointStatement,
+  executedStatement,
+  type Executed,
   viewChangeStatement,
 } from './messages.js'
 export { digestOfBatch, primaryOf, selectNewView } from './proofs.js'

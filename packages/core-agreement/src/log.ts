@@ -29,6 +29,10 @@ export class LogEntry {
   preparedProof: PreparedProof | undefined
   /** Signed pre-prepares of views this replica no longer votes in, kept to learn decisions (bounded). */
   readonly learned = new Map<number, PrePrepare>()
+  /** Our own signed "executed" attestation for this slot, once made. */
+  executedSignature: Uint8Array | undefined
+  /** Verified "executed" attestations (batch digest per replica, one each). */
+  readonly attestations = new Map<number, Uint8Array>()
 
   constructor(readonly seq: number) {}
 
@@ -63,6 +67,24 @@ export class LogEntry {
       const candidates = [this.prePrepare, this.learned.get(t.view)]
       for (const pp of candidates) {
         if (pp !== undefined && pp.view === t.view && equalBytes(digestOfBatch(pp.batch), t.digest)) return pp
+      }
+    }
+    return undefined
+  }
+
+  /** A batch f+1 replicas attest they executed (so a correct one did), if we hold its pre-prepare. */
+  attestedBatch(weakQuorum: number): PrePrepare | undefined {
+    const tally = new Map<string, { digest: Uint8Array; n: number }>()
+    for (const digest of this.attestations.values()) {
+      const k = Buffer.from(digest).toString('hex')
+      const t = tally.get(k) ?? { digest, n: 0 }
+      t.n++
+      tally.set(k, t)
+    }
+    for (const t of tally.values()) {
+      if (t.n < weakQuorum) continue
+      for (const pp of [this.prePrepare, ...this.learned.values()]) {
+        if (pp !== undefined && equalBytes(digestOfBatch(pp.batch), t.digest)) return pp
       }
     }
     return undefined

@@ -143,6 +143,18 @@ export interface NewView {
   readonly prePrepares: readonly PrePrepare[]
 }
 
+/**
+ * "I executed this batch at this sequence number", signed: sent to a peer that is behind and
+ * cannot take part in our view (it is changing view, or in another one). f+1 matching
+ * attestations prove that a correct replica executed the batch, so the peer may execute it too.
+ */
+export interface Executed {
+  readonly t: 'executed'
+  readonly seq: number
+  readonly digest: Uint8Array
+  readonly signature: Uint8Array
+}
+
 /** A stable checkpoint's proof, sent to a replica whose status shows it is behind it. */
 export interface Stable {
   readonly t: 'stable'
@@ -177,6 +189,7 @@ export type Message =
   | Status
   | ViewChange
   | NewView
+  | Executed
   | Stable
   | FetchState
   | StateChunk
@@ -207,6 +220,10 @@ export function prePrepareStatement(group: string, view: number, seq: number, di
 
 export function prepareStatement(group: string, view: number, seq: number, digest: Uint8Array): Uint8Array {
   return digestOf({ t: 'prepare', group, view, seq, digest })
+}
+
+export function executedStatement(group: string, seq: number, digest: Uint8Array): Uint8Array {
+  return digestOf({ t: 'executed', group, seq, digest })
 }
 
 export function checkpointStatement(group: string, seq: number, digest: Uint8Array): Uint8Array {
@@ -357,6 +374,8 @@ function readMessage(m: ValueMap, limits: MessageLimits): Message {
       return { t, view: asUint(m.view, 'view'), active: asBool(m.active, 'active'), lastExecuted: asUint(m.lastExecuted, 'lastExecuted'), stable: asUint(m.stable, 'stable') }
     case 'stable':
       return { t, proof: readCheckpointProof(m.proof, 'proof') }
+    case 'executed':
+      return { t, seq: asUint(m.seq, 'seq'), digest: readDigest(m.digest, 'digest'), signature: asBytes(m.signature, 'signature', SIGNATURE_BYTES) }
     case 'view-change':
       return readViewChange(m, 'view-change', limits)
     case 'new-view': {

@@ -49,6 +49,8 @@ import {
   type Status,
   type ViewChange,
   checkpointStatement,
+  executedStatement,
+  type Executed,
   decodeMessage,
   prePrepareStatement,
   prepareStatement,
@@ -248,6 +250,8 @@ export class Replica {
         return this.onStatus(fromReplica, msg)
       case 'stable':
         return this.onStable(msg.proof)
+      case 'executed':
+        return this.onExecuted(fromReplica, msg)
       case 'view-change':
         return this.onViewChange(fromReplica, msg)
       case 'new-view':
@@ -723,9 +727,26 @@ export class Replica {
     this.learnCommitted(e)
   }
 
+  /** An attestation from a peer that it executed a batch (we are behind and out of its view). */
+  private onExecuted(from: number, m: Executed): void {
+    if (m.seq <= this.lastExecuted) return this.drop('old-executed')
+    if (!this.inWindow(m.seq)) return this.drop('outside-window')
+    const existing = this.log.get(m.seq)?.attestations.get(from)
+    if (existing !== undefined) return this.drop('duplicate')
+    const member = this.group.members[from]
+    if (member === undefined || !verifyBytes(member.publicKey, executedStatement(this.group.name, m.seq, m.digest), m.signature)) return this.drop('bad-signature')
+    const e = this.entry(m.seq)
+    e.attestations.set(from, m.digest)
+    this.learnCommitted(e)
+  }
+
   private learnCommitted(e: LogEntry): void {
     if (e.committed || e.seq <= this.lastExecuted) return
-    const decided = e.committedBatch(this.group.quorum)
+    let decided = e.committedBatch(this.group.quorum)
+    if (decided === undefined) {
+      decided = e.attestedBatch(this.group.weakQuorum)
+      if (decided !== undefined) this.count('learned-from-attestations')
+    }
     if (decided === undefined) return
     e.view = decided.view
     e.prePrepare = decided
@@ -922,10 +943,19 @@ export class Replica {
     // Resend what the peer lacks above its last executed slot: pre-prepares and commits help it
     // whatever view it is in (it can learn committed batches), prepares only in our view.
     const first = Math.max(s.lastExecuted, this.stable.seq) + 1
+    // A peer that cannot vote in our view (changing view, perhaps alone, or in another view)
+    // learns what we executed from signed attestations instead: f+1 of them suffice.
+    const outsider = !s.active || s.view !== this.view
     for (let seq = first; seq < first + STATUS_RESEND_LIMIT; seq++) {
       const e = this.log.get(seq)
-      if (e === undefined || e.prePrepare === undefined || e.view !== this.view) continue
-      if (s.view < this.view) continue
+      if (e === undefined || e.prePrepare === undefined) continue
+      if (outsider && e.committed && seq <= this.lastExecuted) {
+        e.executedSignature ??= this.sign(executedStatement(this.group.name, seq, e.digest as Uint8Array))
+        this.send(to, e.prePrepare)
+        this.send(to, { t: 'executed', seq, digest: e.digest as Uint8Array, signature: e.executedSignature })
+        continue
+      }
+      if (e.view !== this.view || s.view < this.view) continue
       this.send(to, e.prePrepare)
       if (e.ownPrepare !== undefined && s.view === this.view) this.send(to, e.ownPrepare)
       if (e.sentCommit) this.send(to, { t: 'commit', view: e.view, seq, digest: e.digest as Uint8Array })

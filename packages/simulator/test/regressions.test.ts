@@ -16,6 +16,11 @@ const REGRESSIONS: ReadonlyArray<{ scenario: string; seeds: readonly number[]; b
     seeds: [1, 2, 3, 4, 5],
     bug: 'a backup that alone saw an equivocating primary changed view alone and stayed stuck (fixed: pre-prepares count by signature, conflicting ones are relayed as proof)',
   },
+  {
+    scenario: 'byzantine-mix',
+    seeds: [192],
+    bug: 'a replica that changed view alone could not learn a batch once a peer had replaced its commit with a later view\'s and another had executed it without committing in that view (fixed: signed "executed" attestations, f+1 of them)',
+  },
 ]
 
 describe.each(REGRESSIONS)('regression in $scenario', ({ scenario, seeds, bug }) => {
