@@ -33,7 +33,10 @@ import { type ReplyShare, type RequestShare, decodeInterGroup, encodeInterGroup,
 
 export interface VoterConfig {
   readonly core: Partial<ReplicaConfig>
-  /** A call not delivered after this long is retransmitted to every callee replica; doubles. */
+  /**
+   * A call not delivered after this long is retransmitted to every callee replica; doubles. The
+   * first timeout adapts: four times the smoothed latency of recent calls, never below this.
+   */
   readonly callTimeout: number
   readonly maxCallTimeout: number
   /** W: outstanding calls per (caller, callee) pair, and shares buffered per caller replica. */
@@ -92,6 +95,8 @@ interface CallTracker {
   readonly callee: string
   readonly k: number
   readonly share: RequestShare
+  readonly sentAt: number
+  retransmitted: boolean
   deadline: number
   timeout: number
 }
@@ -128,6 +133,8 @@ export class Voter {
   /** Shares buffered per sending replica (performance isolation). */
   private readonly buffered = new Map<string, number>()
   private tickProposed: { at: number; when: number } | undefined
+  /** Smoothed latency of calls delivered without retransmission (host ms), for adaptive timeouts. */
+  private callLatency: number | undefined
   private startProposed = false
   private frames: Frame[] = []
   private persist: PersistOp[] = []
@@ -190,6 +197,7 @@ export class Voter {
       this.count('call-retransmit')
       const share: RequestShare = { ...t.share, view: this.replica.status().view, retransmit: true }
       for (const m of this.groupOf(t.callee).members) this.sendInterGroup(m.id, share)
+      t.retransmitted = true
       t.timeout = Math.min(2 * t.timeout, this.config.maxCallTimeout)
       t.deadline = this.now + t.timeout
     }
@@ -313,10 +321,16 @@ export class Voter {
     switch (e.kind) {
       case 'send-call':
         return this.announceCall(e.callee, e.k, e.op)
-      case 'call-delivered':
+      case 'call-delivered': {
+        const t = this.calls.get(callKey(e.callee, e.k))
+        if (t !== undefined && !t.retransmitted) {
+          const sample = this.now - t.sentAt
+          this.callLatency = this.callLatency === undefined ? sample : 0.8 * this.callLatency + 0.2 * sample
+        }
         this.calls.delete(callKey(e.callee, e.k))
         for (const key of this.replies.keys()) if (key.startsWith(`${e.callee}:${e.k}:`)) this.forget(this.replies, key)
         return
+      }
       case 'call-executed':
         for (const key of this.incoming.keys()) if (key.startsWith(`${e.caller}:${e.k}:`)) this.forget(this.incoming, key)
         return
@@ -350,7 +364,10 @@ export class Voter {
       retransmit: false,
       signature: signBytes(this.keyPair, requestShareStatement(this.group.name, callee, k, sha256(op))),
     }
-    this.calls.set(callKey(callee, k), { callee, k, share, deadline: this.now + this.config.callTimeout, timeout: this.config.callTimeout })
+    // Under load calls legitimately wait behind the window: a fixed timeout would turn every one
+    // of them into a retransmission storm. Four times the smoothed latency, within the bounds.
+    const timeout = Math.min(this.config.maxCallTimeout, Math.max(this.config.callTimeout, 4 * (this.callLatency ?? 0)))
+    this.calls.set(callKey(callee, k), { callee, k, share, sentAt: this.now, retransmitted: false, deadline: this.now + timeout, timeout })
     this.sendInterGroup(this.believedPrimary(this.groupOf(callee)), share)
   }
 
