@@ -136,6 +136,8 @@ export class Voter {
   /** Smoothed latency of calls delivered without retransmission (host ms), for adaptive timeouts. */
   private callLatency: number | undefined
   private startProposed = false
+  /** Host time at construction: a backup waits tickGrace from here before proposing the start. */
+  private readonly createdAt: number
   private frames: Frame[] = []
   private persist: PersistOp[] = []
   private executed: ExecutedBatch[] = []
@@ -148,6 +150,7 @@ export class Voter {
     this.membership = init.membership
     this.keyPair = init.keyPair
     this.now = init.now ?? 0
+    this.createdAt = this.now
     const member = init.membership.member(init.self)
     if (member === undefined) throw new Error(`${init.self} is not a member`)
     this.group = init.membership.group(member.group) as Group
@@ -494,7 +497,7 @@ export class Voter {
     if (!status.active) return
     const primary = status.primary === this.replica.index
     if (!this.executor.isStarted) {
-      if (!this.startProposed && (primary || this.now >= this.config.tickGrace)) {
+      if (!this.startProposed && (primary || this.now - this.createdAt >= this.config.tickGrace)) {
         this.startProposed = true
         this.replica.propose(encodeEvent({ e: 'tick', at: 0 }))
       }
