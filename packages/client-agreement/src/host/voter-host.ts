@@ -45,6 +45,13 @@ export interface VoterHostInit {
   readonly onReady?: (ready: VoterReady) => void
   /** Called once when the host stops on its own: a failed write or an exception of the voter. */
   readonly onFatal?: (error: unknown) => void
+  /**
+   * Resolves when ticking may begin (inbound frames are processed meanwhile). A replica that
+   * ticks before its peers are reachable proposes events (the group's first batch) that nobody
+   * can order yet, and its view-change timer may fire while the group is still starting. A
+   * process host can wait here, with a bound, until it is connected to its group.
+   */
+  readonly tickAfter?: () => Promise<void>
 }
 
 export interface VoterHostCounters {
@@ -65,6 +72,34 @@ export interface VoterHostCounters {
   callsExecuted: number
   callsDelivered: number
   rejected: number
+}
+
+/** Latency figures over the last samples (milliseconds). */
+export interface LatencyFigures {
+  readonly samples: number
+  readonly mean: number
+  readonly p50: number
+  readonly p99: number
+  readonly max: number
+}
+
+/** A bounded window of samples. */
+class Window {
+  private readonly values: number[] = []
+  private next = 0
+  constructor(private readonly size = 512) {}
+  add(v: number): void {
+    if (this.values.length < this.size) this.values.push(v)
+    else this.values[this.next] = v
+    this.next = (this.next + 1) % this.size
+  }
+  figures(): LatencyFigures {
+    const n = this.values.length
+    if (n === 0) return { samples: 0, mean: 0, p50: 0, p99: 0, max: 0 }
+    const sorted = [...this.values].sort((a, b) => a - b)
+    const at = (q: number) => sorted[Math.min(n - 1, Math.floor(q * n))] as number
+    return { samples: n, mean: Math.round((sorted.reduce((a, b) => a + b, 0) / n) * 10) / 10, p50: at(0.5), p99: at(0.99), max: sorted[n - 1] as number }
+  }
 }
 
 export interface VoterHostStatus {
@@ -94,6 +129,10 @@ export interface VoterHostStatus {
   readonly replicaCounters: Readonly<Record<string, number>>
   /** Sizes of the bounded structures (log, calls outstanding, timers, workflows, …). */
   readonly sizes: Readonly<Record<string, number>>
+  /** Time from a Ready to its frames leaving (the durable write, and waiting behind earlier ones). */
+  readonly writeLatency: LatencyFigures
+  /** Time from issuing one of our calls to delivering its result (this replica's view). */
+  readonly callLatency: LatencyFigures
   /** The transport's own metrics, when it has a `metrics()` method (libp2p does). */
   readonly transport: unknown
 }
@@ -140,6 +179,9 @@ export class VoterHost {
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new'
   private fatalError: unknown
   private readonly startedAt: number
+  private readonly writeWindow = new Window()
+  private readonly callWindow = new Window()
+  private readonly callsIssued = new Map<string, number>()
 
   constructor(init: VoterHostInit) {
     this.init = init
@@ -176,9 +218,20 @@ export class VoterHost {
     await this.lastWrite
     if (this.fatalError !== undefined) throw this.fatalError
     await this.transport.start()
-    this.timer = setInterval(() => this.enqueue({ kind: 'tick' }), this.tickIntervalMs)
-    this.timer.unref?.()
+    const startTicking = () => {
+      if (this.state !== 'running' || this.fatalError !== undefined || this.timer !== undefined) return
+      this.timer = setInterval(() => this.enqueue({ kind: 'tick' }), this.tickIntervalMs)
+      this.timer.unref?.()
+      this.enqueue({ kind: 'tick' })
+    }
+    if (this.init.tickAfter === undefined) startTicking()
+    else this.init.tickAfter().then(startTicking, startTicking)
     this.pump()
+  }
+
+  /** True once the tick timer runs (see `tickAfter`). */
+  get ticking(): boolean {
+    return this.timer !== undefined
   }
 
   /** Stops ticking and stepping, waits for the writes in flight, stops the transport and closes the storage. */
@@ -228,6 +281,8 @@ export class VoterHost {
       voterCounters: record(this.voter.counters),
       replicaCounters: record(this.voter.replica.counters),
       sizes: this.voter.sizes(),
+      writeLatency: this.writeWindow.figures(),
+      callLatency: this.callWindow.figures(),
       transport: typeof t.metrics === 'function' ? t.metrics() : undefined,
     }
   }
@@ -297,10 +352,12 @@ export class VoterHost {
     // whatever order a Storage resolves in (LevelStorage resolves in call order anyway).
     const written = this.storage.apply(persist)
     const previous = this.lastWrite
+    const began = this.clock()
     this.lastWrite = written.then(
       async () => {
         await previous
         this.pendingWrites--
+        if (persist.length > 0) this.writeWindow.add(this.clock() - began)
         this.deliver(r)
         this.pump()
       },
@@ -326,11 +383,21 @@ export class VoterHost {
       if (e.kind === 'new-view') this.counters.viewChanges++
       if (e.kind === 'state-transferred') this.counters.stateTransfers++
     }
+    const now = this.clock()
     for (const e of r.effects) {
-      if (e.kind === 'send-call') this.counters.callsSent++
-      else if (e.kind === 'call-executed') this.counters.callsExecuted++
-      else if (e.kind === 'call-delivered') this.counters.callsDelivered++
-      else if (e.kind === 'rejected') this.counters.rejected++
+      if (e.kind === 'send-call') {
+        this.counters.callsSent++
+        if (this.callsIssued.size < 100_000) this.callsIssued.set(`${e.callee}:${e.k}`, now)
+      } else if (e.kind === 'call-executed') this.counters.callsExecuted++
+      else if (e.kind === 'call-delivered') {
+        this.counters.callsDelivered++
+        const key = `${e.callee}:${e.k}`
+        const at = this.callsIssued.get(key)
+        if (at !== undefined) {
+          this.callsIssued.delete(key)
+          this.callWindow.add(now - at)
+        }
+      } else if (e.kind === 'rejected') this.counters.rejected++
     }
     this.init.onReady?.(r)
   }
