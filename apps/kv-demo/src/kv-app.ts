@@ -76,15 +76,28 @@ export function encodeKvOp(op: KvOp): Uint8Array {
   return bytes
 }
 
-/** Decodes and validates an operation; throws KvError (or DecodeError) for anything malformed. */
+/** Decodes and validates an operation; throws KvError, naming the problem, for anything malformed. */
 export function decodeKvOp(bytes: Uint8Array): KvOp {
+  try {
+    return decodeKvOpUnchecked(bytes)
+  } catch (err) {
+    if (err instanceof DecodeError) throw new KvError(err.message)
+    throw err
+  }
+}
+
+function decodeKvOpUnchecked(bytes: Uint8Array): KvOp {
   if (bytes.length > MAX_OP_BYTES) throw new KvError(`operation exceeds ${MAX_OP_BYTES} bytes`)
   const m = asMap(decode(bytes, MAX_OP_BYTES), 'operation')
   const op = asString(m.op, 'op', 16)
   const only = (...fields: string[]) => {
     for (const k of Object.keys(m)) if (k !== 'op' && !fields.includes(k)) throw new KvError(`${op}: unknown field ${k}`)
   }
-  const str = (v: Value | undefined, field: string) => asString(v, field, MAX_VALUE_BYTES)
+  const str = (v: Value | undefined, field: string) => {
+    // A string has at least as many UTF-8 bytes as UTF-16 units: longer is too long.
+    if (typeof v === 'string' && v.length > MAX_VALUE_BYTES) throw new KvError(`${field} exceeds ${field === 'value' || field === 'expect' ? MAX_VALUE_BYTES : MAX_KEY_BYTES} bytes`)
+    return asString(v, field, MAX_VALUE_BYTES)
+  }
   const strOrNull = (v: Value | undefined, field: string) => (v === null ? null : checkValue(str(v, field)))
   switch (op) {
     case 'get':

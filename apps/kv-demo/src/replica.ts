@@ -121,7 +121,8 @@ async function main(): Promise<number> {
   const summary = () => {
     const s = host.status()
     const appSummary = app instanceof KvApp ? { ...app.summary(), contentDigest: app.contentDigest() } : app instanceof BankApp ? app.progress() : undefined
-    return { ...s, pid: process.pid, byzantine: args.byzantine ?? null, restored, app: appName, appSummary }
+    const cpu = process.cpuUsage()
+    return { ...s, pid: process.pid, byzantine: args.byzantine ?? null, restored, app: appName, appSummary, cpuMs: Math.round((cpu.user + cpu.system) / 1000), rssBytes: process.memoryUsage.rss() }
   }
   const server: Server = createServer((req, res) => {
     if (req.method === 'GET' && (req.url === '/status' || req.url === '/')) {

@@ -7,6 +7,9 @@ export interface ReplicaStatusJson extends VoterHostStatus {
   readonly restored: boolean
   readonly app: 'kv' | 'bank'
   readonly appSummary: Record<string, unknown> | undefined
+  /** CPU time the process used so far (user + system), and its resident memory. */
+  readonly cpuMs: number
+  readonly rssBytes: number
   /** Final files only. */
   readonly stoppedAt?: number
   readonly why?: string

@@ -91,7 +91,10 @@ export class Supervisor {
     rmSync(runFile(this.layout, slot.id), { force: true })
     rmSync(finalFile(this.layout, slot.id), { force: true })
     const log = openSync(logFile(this.layout, slot.id), 'a')
+    // KV_DEMO_NODE_ARGS: extra node options for the replicas (profiling: --cpu-prof --cpu-prof-dir=DIR).
+    const nodeArgs = (process.env.KV_DEMO_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
     const args = [
+      ...nodeArgs,
       REPLICA_SCRIPT,
       '--config',
       this.layout.config,
