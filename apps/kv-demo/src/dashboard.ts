@@ -113,7 +113,7 @@ function el(tag, attrs, ...children) {
     if (k === 'class') e.className = v
     else e.setAttribute(k, v)
   }
-  for (const c of children) e.append(c === null || c === undefined ? '' : String(c))
+  for (const c of children) e.append(c instanceof Node ? c : c === null || c === undefined ? '' : String(c))
   return e
 }
 function show(v) { return v === null || v === undefined ? '–' : v }
@@ -158,7 +158,7 @@ async function tick() {
     const res = await fetch('/api/state', { cache: 'no-store' })
     if (res.ok) render(await res.json())
   } catch (e) {
-    document.getElementById('phase').textContent = 'demo not reachable (stopped?)'
+    document.getElementById('phase').textContent = e instanceof TypeError && /fetch/i.test(e.message) ? 'demo not reachable (stopped?)' : 'dashboard error: ' + e
   }
   setTimeout(tick, 500)
 }

@@ -248,7 +248,7 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
       if (dashboard !== undefined) io.stderr(`kv-demo: dashboard ${dashboard.url}\n`)
     }
     if (dashboard !== undefined && opts.command === 'up') io.stdout(`dashboard: ${dashboard.url}\n`)
-    await sup.startAll(30_000)
+    await sup.startAll(90_000)
     const { keyPair } = parseKeyFile(readFileSync(keyFile(cluster.layout, SUPERVISOR_ID), 'utf8'))
     client = new ClientHost({ membership, id: SUPERVISOR_ID, keyPair, transport: createLibp2pTransport({ membership, keyPair }), clientConfig: CLIENT_CONFIG })
     await client.start()

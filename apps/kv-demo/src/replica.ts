@@ -36,11 +36,12 @@ interface ReplicaArgs {
   app: 'kv' | 'bank' | undefined
   byzantine: BehaviourName | undefined
   parentPid: number | undefined
+  waitPeersMs: number
 }
 
 export function parseReplicaArgs(argv: readonly string[]): ReplicaArgs {
   const out: Partial<ReplicaArgs> = {}
-  const names: Record<string, keyof ReplicaArgs> = { '--config': 'config', '--key': 'key', '--data-dir': 'dataDir', '--run-dir': 'runDir', '--app': 'app', '--byzantine': 'byzantine', '--parent-pid': 'parentPid' }
+  const names: Record<string, keyof ReplicaArgs> = { '--config': 'config', '--key': 'key', '--data-dir': 'dataDir', '--run-dir': 'runDir', '--app': 'app', '--byzantine': 'byzantine', '--parent-pid': 'parentPid', '--wait-peers-ms': 'waitPeersMs' }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
     const field = names[arg]
@@ -55,7 +56,9 @@ export function parseReplicaArgs(argv: readonly string[]): ReplicaArgs {
   if (out.byzantine !== undefined && !isBehaviour(out.byzantine)) throw new UsageError(`--byzantine ${out.byzantine}: expected one of ${BEHAVIOURS.join(', ')}`)
   const parentPid = out.parentPid === undefined ? undefined : Number(out.parentPid)
   if (parentPid !== undefined && !(Number.isSafeInteger(parentPid) && parentPid > 0)) throw new UsageError(`--parent-pid ${out.parentPid}: expected a process id`)
-  return { config: out.config as string, key: out.key as string, dataDir: out.dataDir as string, runDir: out.runDir, app: out.app, byzantine: out.byzantine, parentPid }
+  const waitPeersMs = out.waitPeersMs === undefined ? 5_000 : Number(out.waitPeersMs)
+  if (!(Number.isSafeInteger(waitPeersMs) && waitPeersMs >= 0 && waitPeersMs <= 600_000)) throw new UsageError(`--wait-peers-ms ${out.waitPeersMs}: expected 0..600000`)
+  return { config: out.config as string, key: out.key as string, dataDir: out.dataDir as string, runDir: out.runDir, app: out.app, byzantine: out.byzantine, parentPid, waitPeersMs }
 }
 
 function log(id: string, line: string): void {
@@ -68,7 +71,7 @@ async function main(): Promise<number> {
     args = parseReplicaArgs(process.argv.slice(2))
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`replica: ${err.message}\nusage: replica --config FILE --key FILE --data-dir DIR [--run-dir DIR] [--app kv|bank] [--byzantine ${BEHAVIOURS.join('|')}] [--parent-pid PID]\n`)
+      process.stderr.write(`replica: ${err.message}\nusage: replica --config FILE --key FILE --data-dir DIR [--run-dir DIR] [--app kv|bank] [--byzantine ${BEHAVIOURS.join('|')}] [--parent-pid PID] [--wait-peers-ms N]\n`)
       return 2
     }
     throw err
@@ -104,11 +107,12 @@ async function main(): Promise<number> {
       for (const e of r.events) if (e.kind !== 'stable-checkpoint') log(id, `event ${JSON.stringify(e)}`)
     },
     // Tick (and so propose the group's first batch, or time a view change) once the peers of the
-    // group are reachable, or after 5 s (a peer may be down: a restart while another is crashed).
+    // group are reachable, or after --wait-peers-ms (a peer may be down: a restart while another
+    // is crashed). The supervisor gives a long wait when it starts the whole cluster.
     tickAfter: () =>
       transport.whenConnected(
         membership.group(member.group)!.members.filter((m) => m.id !== id).map((m) => m.id),
-        5_000,
+        Math.max(1, args.waitPeersMs),
       ),
     onFatal: (err) => {
       log(id, `fatal: ${(err as Error).stack ?? err}`)

@@ -87,7 +87,7 @@ export class Supervisor {
     this.onEvent(e)
   }
 
-  private spawnOne(slot: ReplicaSlot): void {
+  private spawnOne(slot: ReplicaSlot, waitPeersMs: number): void {
     rmSync(runFile(this.layout, slot.id), { force: true })
     rmSync(finalFile(this.layout, slot.id), { force: true })
     const log = openSync(logFile(this.layout, slot.id), 'a')
@@ -106,6 +106,8 @@ export class Supervisor {
       this.layout.run,
       '--parent-pid',
       String(process.pid),
+      '--wait-peers-ms',
+      String(waitPeersMs),
       ...(slot.byzantine !== undefined ? ['--byzantine', slot.byzantine] : []),
     ]
     const proc = spawn(process.execPath, args, { stdio: ['ignore', log, log], env: { ...process.env } })
@@ -140,7 +142,8 @@ export class Supervisor {
 
   /** Starts every replica and waits until each answers on its control port. */
   async startAll(timeoutMs = 30_000): Promise<void> {
-    for (const slot of this.slots) this.spawnOne(slot)
+    // Peers of a group start within seconds of each other, unless the machine is very busy.
+    for (const slot of this.slots) this.spawnOne(slot, timeoutMs)
     this.event(`started ${this.slots.length} replica processes`)
     await this.waitUp(this.slots, timeoutMs)
   }
@@ -210,7 +213,8 @@ export class Supervisor {
     }
     const start = () => {
       slot.restarts++
-      this.spawnOne(slot)
+      // The rest of the group is running: tick soon, even if a peer is down.
+      this.spawnOne(slot, 3_000)
       this.event(`${id} restarting from ${replicaDir(this.layout, id)}`)
     }
     // The killed process must be gone (its LevelDB lock released) before the new one opens the folder.
