@@ -368,7 +368,7 @@ export class BankApp implements GroupApp {
         this.startLanes(ctx)
       }
       this.armAudit(ctx)
-      return encode({ ok: true, target: this.target, phase: this.phase })
+      return encode({ ok: true, target: this.target, completed: this.completed, phase: this.phase })
     } catch (err) {
       return encode({ ok: false, error: (err as Error).message })
     }

@@ -75,6 +75,8 @@ export interface Summary {
   calls: { sync: number; async: number; latencyMsP50: number | null; latencyMsP99: number | null }
   durationSeconds: number
   transfersPerSecond: number
+  /** Wall-clock seconds of each phase: replicas starting, workload, verification, stopping, all. */
+  timings: { start: number; workload: number; verify: number; stop: number; total: number }
   groups: Record<string, GroupSummary>
   faults: Array<{ spec: string; applied: boolean; atSeconds: number | null }>
   problems: string[]
@@ -249,6 +251,7 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
     }
     if (dashboard !== undefined && opts.command === 'up') io.stdout(`dashboard: ${dashboard.url}\n`)
     await sup.startAll(90_000)
+    const upAt = Date.now()
     const { keyPair } = parseKeyFile(readFileSync(keyFile(cluster.layout, SUPERVISOR_ID), 'utf8'))
     client = new ClientHost({ membership, id: SUPERVISOR_ID, keyPair, transport: createLibp2pTransport({ membership, keyPair }), clientConfig: CLIENT_CONFIG })
     await client.start()
@@ -259,14 +262,12 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
 
     // The workload: one ordered request, so every bank replica starts it at the same point.
     phase = 'workload'
-    const before = await client.invoke(BANK_GROUP, encode({ op: 'progress' }), { readOnly: true, timeoutMs: 30_000 })
-    completedBefore = num((decode(before.result) as Record<string, unknown>).completed)
-    if (opts.ops > 0 || opts.command === 'demo') {
-      const r = decode((await client.invoke(BANK_GROUP, encode({ op: 'run', transfers: opts.ops, lanes: opts.lanes }), { timeoutMs: 30_000 })).result) as Record<string, unknown>
-      if (r.ok !== true) throw new Error(`the bank refused the workload: ${String(r.error)}`)
-      target = num(r.target)
-      sup.event(`workload: ${opts.ops} transfers requested (bank target ${target})`)
-    } else target = num((decode(before.result) as Record<string, unknown>).target)
+    // (With --ops 0 this still creates the accounts of a fresh bank, for interactive use.)
+    const r = decode((await client.invoke(BANK_GROUP, encode({ op: 'run', transfers: opts.ops, lanes: opts.lanes }), { timeoutMs: 60_000 })).result) as Record<string, unknown>
+    if (r.ok !== true) throw new Error(`the bank refused the workload: ${String(r.error)}`)
+    target = num(r.target)
+    completedBefore = num(r.completed)
+    sup.event(`workload: ${opts.ops} transfers requested (bank target ${target})`)
     workloadStart = Date.now()
     for (const f of faults) {
       if (f.at === undefined) continue
@@ -281,7 +282,7 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
     }
 
     const deadline = workloadStart + opts.timeoutSeconds * 1000
-    let workloadDone = opts.ops === 0 && opts.command === 'up'
+    let workloadDone = false
     let announced = false
     for (;;) {
       await sup.poll()
@@ -313,6 +314,7 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
     }
     for (const t of timers) clearTimeout(t)
     const durationSeconds = (Date.now() - workloadStart) / 1000
+    const verifyAt = Date.now()
     if (progressShown) io.stderr('\n')
 
     // Verification, through the protocol: ordered requests, f+1 matching replies.
@@ -337,12 +339,15 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
     if (!converged) problems.push(`the correct replicas did not reach the same state within ${(verifyMs + 10_000) / 1000} s of the end`)
 
     phase = 'stopping'
+    const stopAt = Date.now()
     await client.stop()
     client = undefined
     await sup.stopAll(10_000)
     phase = 'done'
+    const secs = (a: number, b: number) => Math.round((b - a) / 100) / 10
+    const timings = { start: secs(started, upAt), workload: secs(workloadStart, verifyAt), verify: secs(verifyAt, stopAt), stop: secs(stopAt, Date.now()), total: secs(started, Date.now()) }
 
-    const summary = summarize({ sup, membership, report, kvEntries, problems, faults, opts, target, completedBefore, durationSeconds, root, useTemp })
+    const summary = summarize({ sup, membership, report, kvEntries, problems, faults, opts, target, completedBefore, durationSeconds, root, useTemp, timings })
     exitCode = summary.ok ? 0 : 1
     if (opts.json) io.stdout(`${JSON.stringify(summary)}\n`)
     else io.stdout(humanSummary(summary))
@@ -421,6 +426,7 @@ interface SummaryInput {
   readonly durationSeconds: number
   readonly root: string
   readonly useTemp: boolean
+  readonly timings: Summary['timings']
 }
 
 export function summarize(x: SummaryInput): Summary {
@@ -484,6 +490,7 @@ export function summarize(x: SummaryInput): Summary {
     calls: { sync: r?.syncCalls ?? 0, async: r?.asyncCalls ?? 0, latencyMsP50: lat === undefined || lat.samples === 0 ? null : lat.p50, latencyMsP99: lat === undefined || lat.samples === 0 ? null : lat.p99 },
     durationSeconds: Math.round(x.durationSeconds * 10) / 10,
     transfersPerSecond: x.durationSeconds > 0 ? Math.round((ops / x.durationSeconds) * 100) / 100 : 0,
+    timings: x.timings,
     groups,
     faults: x.faults.map((f) => ({ spec: f.text, applied: f.status !== 'scheduled', atSeconds: f.appliedAt === undefined ? null : Math.round(f.appliedAt * 10) / 10 })),
     problems,
@@ -499,6 +506,7 @@ export function humanSummary(s: Summary): string {
     `  calls            ${s.calls.sync} synchronous, ${s.calls.async} asynchronous; bank→kv call latency p50 ${s.calls.latencyMsP50 ?? '–'} ms, p99 ${s.calls.latencyMsP99 ?? '–'} ms`,
     `  audits           ${s.audits.runs} run, ${s.audits.ok} ok, ${s.audits.failed} failed; total expected ${s.totals.expected ?? '–'}, in the KV ${s.totals.kv ?? '–'}`,
     `  writes           ${s.acknowledgedWrites} acknowledged, ${s.lostAcknowledgedWrites} lost`,
+    `  time             ${s.timings.total} s: replicas up in ${s.timings.start} s, workload ${s.timings.workload} s, verification ${s.timings.verify} s, stop ${s.timings.stop} s`,
   ]
   for (const [name, g] of Object.entries(s.groups)) {
     lines.push(`  group ${name.padEnd(10)} n=${g.n} f=${g.f} view ${g.view}: ${g.agree ? `all correct replicas agree at seq ${g.lastExecuted}, digest ${g.digest?.slice(0, 16)}` : 'NO AGREEMENT'}`)

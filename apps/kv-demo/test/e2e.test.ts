@@ -1,9 +1,9 @@
 /**
  * End to end: the real multi-process demo (8 replica processes over libp2p on 127.0.0.1, LevelDB
- * folders, the supervisor's plain client), first failure-free on a fresh folder, then again on
- * the same folder (every replica restarts from disk) with one Byzantine replica in each group and
- * a crash and restart of another KV replica. Both must end with ok, nothing acknowledged lost,
- * and agreement in both groups.
+ * folders, the supervisor's plain client): failure-free on a fresh folder; with one Byzantine
+ * replica in each group and a crash and restart of another KV replica; and the first folder
+ * reused (every replica restarts from disk and the bank continues its history). Each must end
+ * with ok, nothing acknowledged lost, and agreement in both groups.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -16,6 +16,7 @@ import type { Summary } from '../src/demo.js'
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 const root = mkdtempSync(join(tmpdir(), 'kv-demo-e2e-'))
 const dataDir = join(root, 'data')
+const faultDir = join(root, 'faults')
 const children = new Set<ChildProcess>()
 
 afterAll(async () => {
@@ -69,9 +70,9 @@ describe('the multi-process demo', () => {
     expect(s.dataDir).toBe(dataDir)
   }, 160_000)
 
-  it('with a Byzantine replica in each group and a KV replica crashed and restarted, on the same folder, still ends ok', async () => {
+  it('with a Byzantine replica in each group and a KV replica crashed and restarted, still ends ok', async () => {
     const faults = ['byzantine:kv/1=wrong-result', 'byzantine:bank/2=silent', 'crash:kv/3@1', 'restart:kv/3@3']
-    const r = await demo(['--ops', '6', '--lanes', '2', '--data-dir', dataDir, '--timeout', '100', ...faults.flatMap((f) => ['--fault', f])], 140_000)
+    const r = await demo(['--ops', '6', '--lanes', '2', '--data-dir', faultDir, '--timeout', '100', ...faults.flatMap((f) => ['--fault', f])], 140_000)
     expect(r.code, explain(r)).toBe(0)
     const s = r.summary as Summary
     expect(s.ok).toBe(true)
@@ -84,7 +85,16 @@ describe('the multi-process demo', () => {
     expect(kv3).toMatchObject({ role: 'correct', end: 'stopped', restarts: 1 })
     expect(kv3?.digest).toBe(s.groups.kv?.digest)
     expect(s.groups.kv?.replicas.find((p) => p.id === 'kv/1')?.role).toBe('byzantine:wrong-result')
-    // The second run continued the first one's state: 12 transfers in the bank's history.
-    expect(s.acknowledgedWrites).toBeGreaterThanOrEqual(8 + 12 * 2)
+    expect(s.groups.bank?.replicas.find((p) => p.id === 'bank/2')?.role).toBe('byzantine:silent')
+  }, 160_000)
+
+  it('reuses a data folder: every replica restarts from disk and the bank continues', async () => {
+    const r = await demo(['--ops', '2', '--data-dir', dataDir, '--timeout', '100'], 140_000)
+    expect(r.code, explain(r)).toBe(0)
+    const s = r.summary as Summary
+    expect(s).toMatchObject({ ok: true, ops: 2, lostAcknowledgedWrites: 0 })
+    expect(s.groups.kv?.agree && s.groups.bank?.agree).toBe(true)
+    // 8 transfers in the bank's history now: the acknowledged writes of both runs are all there.
+    expect(s.acknowledgedWrites).toBeGreaterThanOrEqual(8 + 8 * 2)
   }, 160_000)
 })
