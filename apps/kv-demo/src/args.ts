@@ -22,7 +22,7 @@ export const USAGE = `usage:
 demo and up options:
   --servers N          replicas of the KV group, 3f+1 (4, 7, 10, 13, 16); default 4
   --clients N          replicas of the bank (replicated client) group, 3f+1; default 4
-  --ops N              transfers the bank performs (0..1000000); default 200 (up: 0)
+  --ops N              transfers the bank performs (0..1000000); default 30 (up: 0)
   --data-dir DIR       keep keys, config and replica state in DIR and reuse them on the next run
                        (default: a fresh temporary folder, removed at the end)
   --fault SPEC         repeatable; seconds count from the start of the workload:
@@ -242,7 +242,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
       noArgs(0)
       const servers = one('--servers') === undefined ? 4 : groupSize(one('--servers') as string, '--servers')
       const clients = one('--clients') === undefined ? 4 : groupSize(one('--clients') as string, '--clients')
-      const ops = one('--ops') === undefined ? (command === 'up' ? 0 : 200) : wholeNumber(one('--ops') as string, '--ops', 0, 1_000_000)
+      const ops = one('--ops') === undefined ? (command === 'up' ? 0 : 30) : wholeNumber(one('--ops') as string, '--ops', 0, 1_000_000)
       const sizes = { kv: servers, bank: clients }
       const faults = (options.get('--fault') ?? []).map((s) => parseFault(s, sizes))
       checkFaults(faults, sizes)

@@ -129,6 +129,7 @@ function render(s) {
     el('span', { id: 'acked' }, 'acknowledged writes ' + show(p.ackedWrites)),
     el('span', { id: 'calls' }, 'calls: sync ' + show(p.syncCalls) + ', async ' + show(p.asyncCalls) + ', in flight ' + show(p.inFlight)),
     el('span', { id: 'audits', class: p.auditsFailed > 0 ? 'bad' : 'ok' }, 'audits ' + show(p.audits) + ' (' + show(p.auditsFailed) + ' failed)'),
+    el('span', { id: 'refused' }, 'bad messages refused ' + show(p.badMessagesRefused)),
   )
   const groups = document.getElementById('groups')
   groups.replaceChildren(...s.groups.map((g) => {

@@ -65,6 +65,8 @@ export interface GroupSummary {
 
 export interface Summary {
   ok: boolean
+  /** The workload ended before verification (false after Ctrl-C or a timeout: then only `problems` counts). */
+  verified: boolean
   /** Transfers the bank completed in this run. */
   ops: number
   opsRequested: number
@@ -79,6 +81,8 @@ export interface Summary {
   timings: { start: number; workload: number; verify: number; stop: number; total: number }
   groups: Record<string, GroupSummary>
   faults: Array<{ spec: string; applied: boolean; atSeconds: number | null }>
+  /** What the correct replicas saw of the faults: messages refused as forged, malformed or lying; views; state transfers. */
+  faultsSeen: { badMessagesRefused: number; viewChanges: number; stateTransfers: number }
   problems: string[]
   dataDir: string | null
 }
@@ -202,14 +206,9 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
       const down = grp.replicas.filter((r) => r.state !== 'up').length
       return `${name} v${grp.view} seq ${seq} cp ${cp}${down > 0 ? ` (${down} down)` : ''}`
     }
-    const faultsSeen = sup.slots.reduce((n, sl) => {
-      const c = sl.status?.replicaCounters ?? {}
-      const v = sl.status?.voterCounters ?? {}
-      if (sl.byzantine !== undefined) return n
-      return n + Object.entries({ ...c, ...v }).filter(([k]) => k.startsWith('dropped.') && !k.includes('duplicate') && !k.includes('stale') && !k.includes('outside-window')).reduce((a, [, x]) => a + x, 0)
-    }, 0)
+    const faultsSeen = badMessagesSeen(sup)
     const applied = faults.filter((f) => f.status !== 'scheduled').length
-    return `[${s.elapsed.toFixed(1)}s] ${phase}: transfers ${num(progress.completed)}/${target} · acked writes ${num(progress.ackedWrites)} · calls ${num(progress.syncCalls) + num(progress.asyncCalls)} · audits ${num(progress.audits)}${num(progress.auditsFailed) > 0 ? ` (${num(progress.auditsFailed)} FAILED)` : ''} · ${g(KV_GROUP)} · ${g(BANK_GROUP)} · faults ${applied}/${faults.length} applied, ${faultsSeen} bad messages dropped`
+    return `[${s.elapsed.toFixed(1)}s] ${phase}: transfers ${num(progress.completed)}/${target} · acked writes ${num(progress.ackedWrites)} · calls ${num(progress.syncCalls) + num(progress.asyncCalls)} · audits ${num(progress.audits)}${num(progress.auditsFailed) > 0 ? ` (${num(progress.auditsFailed)} FAILED)` : ''} · ${g(KV_GROUP)} · ${g(BANK_GROUP)} · faults ${applied}/${faults.length} applied, ${faultsSeen} bad messages refused`
   }
   let lastPlainLine = 0
   const tickDisplay = () => {
@@ -228,7 +227,7 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
     reports.sort((a, b) => num(b.completed) - num(a.completed))
     const best = reports[0] as Record<string, unknown>
     const inFlight = Math.max(0, ...sup.slots.filter((s) => s.group === BANK_GROUP && s.status !== undefined).map((s) => s.status!.sizes.outstanding ?? 0))
-    progress = { ...best, inFlight }
+    progress = { ...best, inFlight, badMessagesRefused: badMessagesSeen(sup) }
   }
   const bankDone = () => {
     const done = sup.slots.filter((s) => s.group === BANK_GROUP && s.state === 'up' && s.byzantine === undefined && s.status?.appSummary?.phase === 'done' && s.status.appSummary.target === target)
@@ -335,8 +334,10 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
         problems.push(`could not scan the KV: ${(err as Error).message}`)
       }
     }
-    const converged = await waitForAgreement(sup, membership, verifyMs + 10_000)
-    if (!converged) problems.push(`the correct replicas did not reach the same state within ${(verifyMs + 10_000) / 1000} s of the end`)
+    // While transfers still run (interrupted, timed out) the groups keep moving: agreement and the
+    // write checks are only meaningful once the workload is over.
+    const converged = workloadDone ? await waitForAgreement(sup, membership, verifyMs + 10_000) : false
+    if (workloadDone && !converged) problems.push(`the correct replicas did not reach the same state within ${(verifyMs + 10_000) / 1000} s of the end`)
 
     phase = 'stopping'
     const stopAt = Date.now()
@@ -347,7 +348,7 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
     const secs = (a: number, b: number) => Math.round((b - a) / 100) / 10
     const timings = { start: secs(started, upAt), workload: secs(workloadStart, verifyAt), verify: secs(verifyAt, stopAt), stop: secs(stopAt, Date.now()), total: secs(started, Date.now()) }
 
-    const summary = summarize({ sup, membership, report, kvEntries, problems, faults, opts, target, completedBefore, durationSeconds, root, useTemp, timings })
+    const summary = summarize({ sup, membership, report, kvEntries, problems, faults, opts, target, completedBefore, durationSeconds, root, useTemp, timings, verified: workloadDone })
     exitCode = summary.ok ? 0 : 1
     if (opts.json) io.stdout(`${JSON.stringify(summary)}\n`)
     else io.stdout(humanSummary(summary))
@@ -373,6 +374,24 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
     if (useTemp && !opts.keep) rmSync(root, { recursive: true, force: true })
     else if (useTemp && !quiet) io.stderr(`kv-demo: data kept in ${root}\n`)
   }
+}
+
+/**
+ * Messages the correct replicas refused as evidence of a fault: forged or wrong signatures,
+ * malformed frames, equivocation, lying checkpoints and states, wrong results (not the drops a
+ * busy failure-free run has too: duplicates, stale or early messages, full buffers).
+ */
+const FAULT_EVIDENCE = /^dropped\.(bad-|malformed|equivocation|lying-state|impersonation|fetch-bad-chunk|undecodable-state|misaddressed|not-a-member|not-a-peer|not-a-replica|prepare-from-primary)/
+
+export function badMessagesSeen(sup: Supervisor): number {
+  let n = 0
+  for (const sl of sup.slots) {
+    if (sl.byzantine !== undefined || sl.status === undefined) continue
+    for (const counters of [sl.status.replicaCounters, sl.status.voterCounters]) {
+      for (const [k, v] of Object.entries(counters)) if (FAULT_EVIDENCE.test(k)) n += v
+    }
+  }
+  return n
 }
 
 /** Every entry under `prefix`, page by page, with ordered scans. */
@@ -427,6 +446,8 @@ interface SummaryInput {
   readonly root: string
   readonly useTemp: boolean
   readonly timings: Summary['timings']
+  /** The workload ended: the invariants and agreement can be checked. */
+  readonly verified: boolean
 }
 
 export function summarize(x: SummaryInput): Summary {
@@ -442,15 +463,19 @@ export function summarize(x: SummaryInput): Summary {
       else for (const [k, v] of r.expected) if (store.get(k) !== v) lost++
     }
   }
+  if (!x.verified) problems.push(`not verified: the workload did not end (${r === undefined ? 'no report' : `${r.completed - x.completedBefore} of ${x.opts.ops} transfers`})`)
   if (r !== undefined) {
-    if (x.opts.command === 'demo' && (r.phase !== 'done' || r.completed < x.target)) problems.push(`workload incomplete: ${r.completed}/${x.target} transfers, phase ${r.phase}`)
+    // Audits run during the workload: a failed one counts whenever it happened.
     if (r.audits.failed > 0) problems.push(`${r.audits.failed} audits failed: ${r.audits.failures.join('; ')}`)
     if (r.broken.length > 0) problems.push(`broken transfers: ${r.broken.join('; ')}`)
     if (r.workflowErrors.length > 0) problems.push(`workflow errors: ${r.workflowErrors.join('; ')}`)
-    if (r.final !== null && !r.final.ok) problems.push(`the bank's own final check failed (total ${r.final.total}, ${r.final.lost} lost)`)
-    if (kvTotal !== null && r.config !== null && kvTotal !== r.expectedTotal) problems.push(`accounts total ${kvTotal} in the KV ≠ ${r.expectedTotal}`)
-  } else if (x.opts.command === 'demo' || x.target > 0) problems.push('no bank report')
-  if (lost > 0) problems.push(`${lost} acknowledged writes lost`)
+    if (x.verified) {
+      if (x.opts.command === 'demo' && (r.phase !== 'done' || r.completed < x.target)) problems.push(`workload incomplete: ${r.completed}/${x.target} transfers, phase ${r.phase}`)
+      if (r.final !== null && !r.final.ok) problems.push(`the bank's own final check failed (total ${r.final.total}, ${r.final.lost} lost)`)
+      if (kvTotal !== null && r.config !== null && kvTotal !== r.expectedTotal) problems.push(`accounts total ${kvTotal} in the KV ≠ ${r.expectedTotal}`)
+    }
+  } else if (x.verified && (x.opts.command === 'demo' || x.target > 0)) problems.push('no bank report')
+  if (x.verified && lost > 0) problems.push(`${lost} acknowledged writes lost`)
   for (const f of x.faults) if (f.status === 'scheduled') problems.push(`fault ${f.text} was not applied`)
 
   const groups: Record<string, GroupSummary> = {}
@@ -464,7 +489,7 @@ export function summarize(x: SummaryInput): Summary {
     const correct = replicas.filter((p) => p.role === 'correct' && p.end !== 'crashed')
     const keys = new Set(correct.map((p) => `${p.lastExecuted}:${p.digest}`))
     const agree = correct.length > 0 && correct.every((p) => p.digest !== null) && keys.size === 1
-    if (!agree) problems.push(`group ${g.name}: correct replicas ended in different states (${correct.map((p) => `${p.id}@${p.lastExecuted}:${p.digest?.slice(0, 8)}`).join(', ')})`)
+    if (!agree && x.verified) problems.push(`group ${g.name}: correct replicas ended in different states (${correct.map((p) => `${p.id}@${p.lastExecuted}:${p.digest?.slice(0, 8)}`).join(', ')})`)
     const first = correct.find((p) => p.digest !== null)
     groups[g.name] = {
       f: g.f,
@@ -476,11 +501,21 @@ export function summarize(x: SummaryInput): Summary {
       replicas,
     }
   }
+  let refused = 0
+  let transfers = 0
+  for (const sl of x.sup.slots) {
+    if (sl.byzantine !== undefined) continue
+    const fin = x.sup.finalStatus(sl.id) ?? sl.status
+    if (fin === undefined) continue
+    transfers += fin.counters.stateTransfers
+    for (const counters of [fin.replicaCounters, fin.voterCounters]) for (const [k, v] of Object.entries(counters)) if (FAULT_EVIDENCE.test(k)) refused += v
+  }
   const bankLatency = x.sup.slots.filter((s) => s.group === BANK_GROUP && s.byzantine === undefined && s.status !== undefined).map((s) => s.status!.callLatency)
   const lat = bankLatency.sort((a, b) => b.samples - a.samples)[0]
   const ops = r === undefined ? 0 : r.completed - x.completedBefore
   return {
     ok: problems.length === 0,
+    verified: x.verified,
     ops,
     opsRequested: x.opts.ops,
     acknowledgedWrites: r?.ackedWrites ?? 0,
@@ -493,6 +528,7 @@ export function summarize(x: SummaryInput): Summary {
     timings: x.timings,
     groups,
     faults: x.faults.map((f) => ({ spec: f.text, applied: f.status !== 'scheduled', atSeconds: f.appliedAt === undefined ? null : Math.round(f.appliedAt * 10) / 10 })),
+    faultsSeen: { badMessagesRefused: refused, viewChanges: Object.values(groups).reduce((n, g) => n + g.view, 0), stateTransfers: transfers },
     problems,
     dataDir: x.useTemp && !x.opts.keep ? null : x.root,
   }
@@ -513,6 +549,7 @@ export function humanSummary(s: Summary): string {
     for (const p of g.replicas) lines.push(`    ${p.id.padEnd(8)} ${p.role.padEnd(24)} ${p.end}${p.restarts > 0 ? ` (restarted ${p.restarts}×)` : ''} seq ${p.lastExecuted ?? '–'} view ${p.view ?? '–'} ${p.digest?.slice(0, 16) ?? ''}`)
   }
   if (s.faults.length > 0) lines.push(`  faults           ${s.faults.map((f) => `${f.spec}${f.applied ? '' : ' (not applied)'}`).join(', ')}`)
+  lines.push(`  faults seen      ${s.faultsSeen.badMessagesRefused} bad messages refused by correct replicas, ${s.faultsSeen.viewChanges} view changes, ${s.faultsSeen.stateTransfers} state transfers`)
   for (const p of s.problems) lines.push(`  problem: ${p}`)
   if (s.dataDir !== null) lines.push(`  data             ${s.dataDir}`)
   return `${lines.join('\n')}\n`

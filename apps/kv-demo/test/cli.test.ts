@@ -26,8 +26,8 @@ async function run(args: string[], env: Record<string, string> = {}): Promise<{ 
 }
 
 describe('argument parsing', () => {
-  it('defaults: the demo with 4 + 4 replicas and 200 transfers', () => {
-    expect(parseArgs([])).toMatchObject({ command: 'demo', servers: 4, clients: 4, ops: 200, faults: [], json: false, dashboard: true, lanes: 4 })
+  it('defaults: the demo with 4 + 4 replicas and 30 transfers', () => {
+    expect(parseArgs([])).toMatchObject({ command: 'demo', servers: 4, clients: 4, ops: 30, faults: [], json: false, dashboard: true, lanes: 4 })
     expect(parseArgs(['up'])).toMatchObject({ command: 'up', ops: 0 })
     expect(parseArgs(['--servers', '7', '--clients=10', '--ops', '5', '--json'])).toMatchObject({ servers: 7, clients: 10, ops: 5, json: true, explicitSizes: true })
   })
