@@ -248,7 +248,9 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
       io.stderr(`kv-demo: data ${root}${cluster.created ? ' (new)' : ' (reused)'}${cluster.movedPorts ? ', ports moved' : ''}; kv ${kvGroup.n} replicas (f=${kvGroup.f}), bank ${bankGroup.n} replicas (f=${bankGroup.f})\n`)
       if (dashboard !== undefined) io.stderr(`kv-demo: dashboard ${dashboard.url}\n`)
     }
-    if (dashboard !== undefined && opts.command === 'up') io.stdout(`dashboard: ${dashboard.url}\n`)
+    // `up` announces where to look on stdout, unless stdout is reserved for the JSON summary.
+    const say = opts.json ? io.stderr : io.stdout
+    if (dashboard !== undefined && opts.command === 'up') say(`dashboard: ${dashboard.url}\n`)
     await sup.startAll(90_000)
     const upAt = Date.now()
     const { keyPair } = parseKeyFile(readFileSync(keyFile(cluster.layout, SUPERVISOR_ID), 'utf8'))
@@ -256,7 +258,7 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
     await client.start()
     if (opts.command === 'up') {
       writeFileSync(CURRENT_POINTER, `${root}\n`)
-      io.stdout(`cluster up: data ${root}\n  try: kv-demo status --data-dir ${root}\n       kv-demo scan bank/acct/ --data-dir ${root}\n  Ctrl-C stops it\n`)
+      say(`cluster up: data ${root}\n  try: kv-demo status --data-dir ${root}\n       kv-demo scan bank/acct/ --data-dir ${root}\n  Ctrl-C stops it\n`)
     }
 
     // The workload: one ordered request, so every bank replica starts it at the same point.
