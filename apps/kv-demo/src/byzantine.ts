@@ -1,0 +1,134 @@
+/**
+ * Byzantine behaviours of a demo replica (`--byzantine <behaviour>`). The replica runs the real
+ * code; the behaviour rewrites what it sends (the host's `outbound` hook), with the replica's own
+ * key: it can sign anything that replica could, and nobody else's. Ideas from the simulator's
+ * adversaries, re-done here so the demo does not depend on the simulator.
+ *
+ *  - silent:       sends nothing at all (it still receives and stores).
+ *  - wrong-result: answers plain clients with a wrong result (digest matching the lie), and signs
+ *                  reply shares to other groups for a result of its own invention (valid signature).
+ *  - equivocate:   as a primary, sends conflicting validly signed pre-prepares (same view and
+ *                  sequence number, another batch) to the backups with odd indices; as a caller,
+ *                  signs request shares for a different operation towards odd callee replicas.
+ *  - forge:        adds prepares and view changes with corrupted signatures, lies in its
+ *                  checkpoints (validly signed, wrong digest), serves garbage state chunks, and
+ *                  corrupts the signatures of its inter-group shares.
+ */
+import { type Frame, decodeInterGroup, encodeInterGroup, isInterGroupFrame, replyShareStatement, requestShareStatement } from '@bftrc/client-agreement'
+import { DEFAULT_LIMITS, type Message, type PrePrepare, checkpointStatement, decodeMessage, digestOfBatch, encodeMessage, prePrepareStatement } from '@bftrc/core-agreement'
+import { type KeyPair, sha256, signBytes } from '@bftrc/crypto'
+
+export const BEHAVIOURS = ['silent', 'wrong-result', 'equivocate', 'forge'] as const
+export type BehaviourName = (typeof BEHAVIOURS)[number]
+
+export interface ByzantineContext {
+  readonly self: string
+  readonly group: string
+  readonly keyPair: KeyPair
+}
+
+export type Outbound = (frame: Frame) => readonly Frame[]
+
+const text = new TextEncoder()
+
+function core(frame: Frame): Message | undefined {
+  if (isInterGroupFrame(frame.bytes)) return undefined
+  try {
+    return decodeMessage(frame.bytes, DEFAULT_LIMITS)
+  } catch {
+    return undefined
+  }
+}
+
+function share(frame: Frame) {
+  if (!isInterGroupFrame(frame.bytes)) return undefined
+  try {
+    return decodeInterGroup(frame.bytes, 1 << 20)
+  } catch {
+    return undefined
+  }
+}
+
+function indexOf(id: string): number | undefined {
+  const slash = id.indexOf('/')
+  if (slash < 0) return undefined
+  const n = Number(id.slice(slash + 1))
+  return Number.isSafeInteger(n) ? n : undefined
+}
+
+function flip(sig: Uint8Array, at: number): Uint8Array {
+  const bad = new Uint8Array(sig)
+  bad[at % bad.length] = (bad[at % bad.length] as number) ^ 0xff
+  return bad
+}
+
+function frame(to: string, bytes: Uint8Array, type: string): Frame {
+  return { to, bytes, type }
+}
+
+export function isBehaviour(name: string): name is BehaviourName {
+  return (BEHAVIOURS as readonly string[]).includes(name)
+}
+
+export function behaviour(name: BehaviourName, ctx: ByzantineContext): Outbound {
+  switch (name) {
+    case 'silent':
+      return () => []
+    case 'wrong-result':
+      return (f) => {
+        const m = core(f)
+        if (m?.t === 'reply') {
+          const result = text.encode(`forged by ${ctx.self} for ${m.timestamp}`)
+          return [frame(f.to, encodeMessage({ ...m, result, resultDigest: sha256(result) }), f.type)]
+        }
+        const s = share(f)
+        if (s?.t === 'reply-share') {
+          const result = text.encode(`forged by ${ctx.self}: ${s.caller} call ${s.k}`)
+          const resultDigest = sha256(result)
+          const lie = { ...s, result, resultDigest, signature: signBytes(ctx.keyPair, replyShareStatement(s.callee, s.caller, s.k, resultDigest)) }
+          return [frame(f.to, encodeInterGroup(lie), f.type)]
+        }
+        return [f]
+      }
+    case 'equivocate':
+      return (f) => {
+        const m = core(f)
+        const odd = (indexOf(f.to) ?? 0) % 2 === 1
+        if (m?.t === 'pre-prepare' && odd && f.to.startsWith(`${ctx.group}/`)) {
+          const batch = { ...m.batch, stamp: m.batch.stamp + 1, requests: [...m.batch.requests].reverse() }
+          const other: PrePrepare = { ...m, batch, signature: signBytes(ctx.keyPair, prePrepareStatement(ctx.group, m.view, m.seq, digestOfBatch(batch))) }
+          return [frame(f.to, encodeMessage(other), f.type)]
+        }
+        const s = share(f)
+        if (s?.t === 'request-share' && odd) {
+          const op = text.encode(`equivocated by ${ctx.self}`)
+          const lie = { ...s, op, signature: signBytes(ctx.keyPair, requestShareStatement(s.caller, s.callee, s.k, sha256(op))) }
+          return [frame(f.to, encodeInterGroup(lie), f.type)]
+        }
+        return [f]
+      }
+    case 'forge':
+      return (f) => {
+        const m = core(f)
+        if (m !== undefined) {
+          switch (m.t) {
+            case 'prepare':
+              return [f, frame(f.to, encodeMessage({ ...m, signature: flip(m.signature, 0) }), 'forged')]
+            case 'view-change':
+              return [f, frame(f.to, encodeMessage({ ...m, signature: flip(m.signature, 1) }), 'forged')]
+            case 'checkpoint': {
+              const digest = sha256(m.digest)
+              return [frame(f.to, encodeMessage({ ...m, digest, signature: signBytes(ctx.keyPair, checkpointStatement(ctx.group, m.seq, digest)) }), 'forged')]
+            }
+            case 'state-chunk':
+              return [frame(f.to, encodeMessage({ ...m, data: new Uint8Array(m.data.length).fill(7) }), 'forged')]
+            default:
+              return [f]
+          }
+        }
+        const s = share(f)
+        if (s !== undefined) return [frame(f.to, encodeInterGroup({ ...s, signature: flip(s.signature, 3) }), 'forged')]
+        return [f]
+      }
+  }
+}

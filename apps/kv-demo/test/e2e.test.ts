@@ -1,0 +1,100 @@
+/**
+ * End to end: the real multi-process demo (8 replica processes over libp2p on 127.0.0.1, LevelDB
+ * folders, the supervisor's plain client): failure-free on a fresh folder; with one Byzantine
+ * replica in each group and a crash and restart of another KV replica; and the first folder
+ * reused (every replica restarts from disk and the bank continues its history). Each must end
+ * with ok, nothing acknowledged lost, and agreement in both groups.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { Summary } from '../src/demo.js'
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
+const root = mkdtempSync(join(tmpdir(), 'kv-demo-e2e-'))
+const dataDir = join(root, 'data')
+const faultDir = join(root, 'faults')
+const children = new Set<ChildProcess>()
+
+afterAll(async () => {
+  // A demo still running is killed; its replicas watch the demo's pid and stop within a second.
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+  await new Promise((r) => setTimeout(r, 1500))
+  rmSync(root, { recursive: true, force: true })
+})
+
+function demo(args: string[], timeoutMs: number): Promise<{ code: number | null; summary: Summary | undefined; stderr: string; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args, '--json', '--no-dashboard'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    children.add(child)
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGINT'), timeoutMs)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      children.delete(child)
+      let summary: Summary | undefined
+      try {
+        summary = JSON.parse(stdout) as Summary
+      } catch {
+        summary = undefined
+      }
+      resolve({ code, summary, stderr, stdout })
+    })
+  })
+}
+
+function explain(r: { summary: Summary | undefined; stderr: string; stdout: string }): string {
+  return `problems: ${JSON.stringify(r.summary?.problems)}\nstdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(-3000)}`
+}
+
+describe('the multi-process demo', () => {
+  it('runs failure-free to a successful summary', async () => {
+    const r = await demo(['--ops', '6', '--lanes', '2', '--data-dir', dataDir, '--timeout', '100'], 140_000)
+    expect(r.code, explain(r)).toBe(0)
+    const s = r.summary as Summary
+    expect(s.ok).toBe(true)
+    expect(s.ops).toBe(6)
+    expect(s.lostAcknowledgedWrites).toBe(0)
+    expect(s.acknowledgedWrites).toBeGreaterThanOrEqual(8 + 6 * 2)
+    expect(s.audits.failed).toBe(0)
+    expect(s.totals.kv).toBe(s.totals.expected)
+    expect(s.groups.kv?.agree).toBe(true)
+    expect(s.groups.bank?.agree).toBe(true)
+    expect(s.groups.kv?.replicas.map((p) => p.end)).toEqual(['stopped', 'stopped', 'stopped', 'stopped'])
+    expect(s.dataDir).toBe(dataDir)
+  }, 160_000)
+
+  it('with a Byzantine replica in each group and a KV replica crashed and restarted, still ends ok', async () => {
+    const faults = ['byzantine:kv/1=wrong-result', 'byzantine:bank/2=silent', 'crash:kv/3@1', 'restart:kv/3@3']
+    const r = await demo(['--ops', '6', '--lanes', '2', '--data-dir', faultDir, '--timeout', '100', ...faults.flatMap((f) => ['--fault', f])], 140_000)
+    expect(r.code, explain(r)).toBe(0)
+    const s = r.summary as Summary
+    expect(s.ok).toBe(true)
+    expect(s.ops).toBe(6)
+    expect(s.lostAcknowledgedWrites).toBe(0)
+    expect(s.groups.kv?.agree).toBe(true)
+    expect(s.groups.bank?.agree).toBe(true)
+    expect(s.faults.every((f) => f.applied)).toBe(true)
+    const kv3 = s.groups.kv?.replicas.find((p) => p.id === 'kv/3')
+    expect(kv3).toMatchObject({ role: 'correct', end: 'stopped', restarts: 1 })
+    expect(kv3?.digest).toBe(s.groups.kv?.digest)
+    expect(s.groups.kv?.replicas.find((p) => p.id === 'kv/1')?.role).toBe('byzantine:wrong-result')
+    expect(s.groups.bank?.replicas.find((p) => p.id === 'bank/2')?.role).toBe('byzantine:silent')
+  }, 160_000)
+
+  it('reuses a data folder: every replica restarts from disk and the bank continues', async () => {
+    const r = await demo(['--ops', '2', '--data-dir', dataDir, '--timeout', '100'], 140_000)
+    expect(r.code, explain(r)).toBe(0)
+    const s = r.summary as Summary
+    expect(s).toMatchObject({ ok: true, ops: 2, lostAcknowledgedWrites: 0 })
+    expect(s.groups.kv?.agree && s.groups.bank?.agree).toBe(true)
+    // 8 transfers in the bank's history now: the acknowledged writes of both runs are all there.
+    expect(s.acknowledgedWrites).toBeGreaterThanOrEqual(8 + 8 * 2)
+  }, 160_000)
+})

@@ -1,0 +1,75 @@
+/**
+ * The deterministic-core rule (DESIGN.md §3): the state machine does no I/O and reads no clock or
+ * randomness of its own. Every file under src/ except src/host/ (the real-time Node hosts, which a
+ * process imports through the `./node-host` subpath) is checked here.
+ */
+import { readFileSync, readdirSync } from 'node:fs'
+import { join, relative, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+
+const SRC = fileURLToPath(new URL('../src', import.meta.url))
+const EXEMPT = join(SRC, 'host')
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
+    const path = join(dir, d.name)
+    if (d.isDirectory()) return path === EXEMPT ? [] : sources(path)
+    return /\.(ts|mts|js|mjs)$/.test(d.name) ? [path] : []
+  })
+}
+
+const FORBIDDEN_MODULES = ['os', 'fs', 'fs/promises', 'net', 'child_process', 'dgram', 'http', 'https', 'worker_threads', 'classic-level', 'lmdb']
+const FORBIDDEN_CALLS: Array<[string, RegExp]> = [
+  ['Date.now', /\bDate\s*\.\s*now\b/],
+  ['new Date', /\bnew\s+Date\b/],
+  ['Math.random', /\bMath\s*\.\s*random\b/],
+  ['setTimeout', /\bsetTimeout\b/],
+  ['setInterval', /\bsetInterval\b/],
+  ['setImmediate', /\bsetImmediate\b/],
+  ['performance.now', /\bperformance\s*\.\s*now\b/],
+  ['process.hrtime', /\bprocess\s*\.\s*hrtime\b/],
+]
+
+/** Module specifiers of static imports, re-exports, dynamic imports and requires. */
+function importsOf(text: string): string[] {
+  const out: string[] = []
+  for (const re of [/\b(?:import|export)\b[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/g, /\bimport\s*['"]([^'"]+)['"]/g, /\b(?:import|require)\s*\(\s*['"]([^'"]+)['"]\s*\)/g]) {
+    for (const m of text.matchAll(re)) out.push(m[1] as string)
+  }
+  return out
+}
+
+/** The text without comments, so prose that mentions Date.now does not count. */
+function code(text: string): string {
+  return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1')
+}
+
+describe('deterministic core', () => {
+  const files = sources(SRC)
+
+  it('finds the core sources (and leaves out src/host/)', () => {
+    expect(files.length).toBeGreaterThan(5)
+    expect(files.some((f) => f.endsWith('voter.ts'))).toBe(true)
+    expect(files.some((f) => f.startsWith(EXEMPT + sep))).toBe(false)
+    expect(files.some((f) => f.endsWith(`${sep}executor.ts`))).toBe(true)
+  })
+
+  it.each(sources(SRC).map((f) => [relative(SRC, f), f]))('%s imports no I/O module and reads no clock or randomness', (_name, file) => {
+    const text = code(readFileSync(file, 'utf8'))
+    for (const spec of importsOf(text)) {
+      const bare = spec.replace(/^node:/, '')
+      expect(FORBIDDEN_MODULES, `${spec} in ${file}`).not.toContain(bare)
+      expect(spec, `the core must not import the on-disk storage (${file})`).not.toMatch(/level-storage/)
+      expect(spec, `the core must not import the hosts (${file})`).not.toMatch(/(^|\/)host\//)
+    }
+    for (const [name, re] of FORBIDDEN_CALLS) expect(re.test(text), `${name} in ${file}`).toBe(false)
+  })
+
+  it('the checker itself catches what it is meant to', () => {
+    const bad = `import { readFileSync } from 'node:fs'\nimport { ClassicLevel } from "classic-level"\nconst t = Date.now()\n`
+    expect(importsOf(code(bad))).toEqual(['node:fs', 'classic-level'])
+    expect(FORBIDDEN_CALLS.some(([, re]) => re.test(code(bad)))).toBe(true)
+    expect(FORBIDDEN_CALLS.some(([, re]) => re.test(code('// Date.now() is banned\n/* Math.random */')))).toBe(false)
+  })
+})
