@@ -11,10 +11,11 @@
  * Then scaling: the simulator's message delays and messages per call for f = 1..10, and real
  * processes' latency for f = 2. Writes a chart (SVG) and, with --json FILE, the figures.
  *
- *   node dist/bench/bench/bench.js [--quick] [--json FILE] [--svg FILE] [--no-f2] [--no-sim]
+ *   node dist/bench/bench/bench.js [--quick] [--json FILE] [--svg FILE] [--f2|--no-f2] [--no-sim]
+ *   (--quick: fewer operations, no f = 2 processes unless --f2, simulator at f = 1, 4, 10 only)
  */
 import { type ChildProcess, execFile, fork } from 'node:child_process'
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -39,25 +40,27 @@ interface Options {
   quick: boolean
   json: string | undefined
   svg: string
-  f2: boolean
+  f2: boolean | undefined
   sim: boolean
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { quick: false, json: undefined, svg: join(REPO, 'BENCHMARKS.svg'), f2: true, sim: true }
+  const o: Options = { quick: false, json: undefined, svg: join(REPO, 'BENCHMARKS.svg'), f2: undefined, sim: true }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--') continue
     if (a === '--quick') o.quick = true
     else if (a === '--no-f2') o.f2 = false
+    else if (a === '--f2') o.f2 = true
     else if (a === '--no-sim') o.sim = false
     else if (a === '--json' || a === '--svg') {
       const v = argv[++i]
       if (v === undefined) throw new Error(`${a} needs a file`)
       if (a === '--json') o.json = resolve(invokedFrom, v)
       else o.svg = resolve(invokedFrom, v)
-    } else throw new Error(`unknown argument ${a}; usage: bench [--quick] [--json FILE] [--svg FILE] [--no-f2] [--no-sim]`)
+    } else throw new Error(`unknown argument ${a}; usage: bench [--quick] [--json FILE] [--svg FILE] [--f2|--no-f2] [--no-sim]`)
   }
+  if (o.f2 === undefined) o.f2 = !o.quick
   return o
 }
 
@@ -125,7 +128,9 @@ const allChildren = new Set<Child>()
 
 function spawnNode(args: string[], id: string, logDir: string): Child {
   const out = createWriteStream(join(logDir, `${id.replace(/\//g, '-')}.log`))
-  const proc = fork(NODE_JS, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+  const prof = process.env.BENCH_CPU_PROF
+  const execArgv = prof !== undefined && prof !== '' ? ['--cpu-prof', '--cpu-prof-dir', resolve(invokedFrom, prof), '--cpu-prof-name', `${id.replace(/\//g, '-')}.${Date.now()}.cpuprofile`] : []
+  const proc = fork(NODE_JS, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv })
   proc.stdout?.pipe(out)
   proc.stderr?.pipe(out)
   const c = new Child(id, proc)
@@ -177,13 +182,15 @@ function startGroup(c: Cluster, group: string, mode: 'raw' | 'replica', dataRoot
 interface Snapshot {
   readonly at: number
   readonly cpuMicros: number
+  readonly cpuSystemMicros: number
   readonly transport: TransportTotals
 }
 
 /** CPU and transport totals of a set of children and local transports, now. */
 async function snapshot(children: readonly Child[], local: readonly Libp2pTransport[]): Promise<Snapshot> {
   const st = await Promise.all(children.map((c) => c.status()))
-  const cpu = process.cpuUsage()
+  // The load generator's CPU counts only when it is part of the system (it has a client transport).
+  const cpu = local.length > 0 ? process.cpuUsage() : { user: 0, system: 0 }
   const t: TransportTotals = { framesOut: 0, bytesOut: 0, framesIn: 0, bytesIn: 0, dropped: 0 }
   for (const x of [...st.map((s) => s.transport), ...local.map(totals)]) {
     t.framesOut += x.framesOut
@@ -192,7 +199,7 @@ async function snapshot(children: readonly Child[], local: readonly Libp2pTransp
     t.bytesIn += x.bytesIn
     t.dropped += x.dropped
   }
-  return { at: performance.now(), cpuMicros: st.reduce((s, x) => s + x.cpuMicros, 0) + cpu.user + cpu.system, transport: t }
+  return { at: performance.now(), cpuMicros: st.reduce((s, x) => s + x.cpuMicros, 0) + cpu.user + cpu.system, cpuSystemMicros: st.reduce((s, x) => s + x.cpuSystemMicros, 0) + cpu.system, transport: t }
 }
 
 export interface PhaseResult {
@@ -206,6 +213,8 @@ export interface PhaseResult {
   readonly messagesPerOp: number
   readonly bytesPerOp: number
   readonly cpuMsPerOp: number
+  /** Share of that CPU spent in the kernel (system time): socket writes, fsync. */
+  readonly cpuSystemShare: number
   readonly dropped: number
   readonly note: string
 }
@@ -222,10 +231,11 @@ function result(system: string, mode: string, f: number, ops: number, seconds: n
     messagesPerOp: round((after.transport.framesOut - before.transport.framesOut) / ops, 1),
     bytesPerOp: round((after.transport.bytesOut - before.transport.bytesOut) / ops, 0),
     cpuMsPerOp: round((after.cpuMicros - before.cpuMicros) / 1000 / ops, 3),
+    cpuSystemShare: ratio(after.cpuSystemMicros - before.cpuSystemMicros, after.cpuMicros - before.cpuMicros),
     dropped: after.transport.dropped - before.transport.dropped,
     note,
   }
-  log(`${system} ${mode} f=${f}: ${ops} ops in ${r.seconds} s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, ${r.opsPerSec} ops/s, ${r.messagesPerOp} msg/op, ${r.bytesPerOp} B/op, ${r.cpuMsPerOp} ms CPU/op`)
+  log(`${system} ${mode} f=${f}: ${ops} ops in ${r.seconds} s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, ${r.opsPerSec} ops/s, ${r.messagesPerOp} msg/op, ${r.bytesPerOp} B/op, ${r.cpuMsPerOp} ms CPU/op (${Math.round(r.cpuSystemShare * 100)} % system)`)
   return r
 }
 
@@ -307,6 +317,8 @@ interface Sizes {
   asyncCalls: number
   asyncWindow: number
   f2Ops: number
+  idleSeconds: number
+  warmupCalls: number
 }
 
 async function clientHost(c: Cluster, id: string, groups: string[]): Promise<{ host: ClientHost; transport: Libp2pTransport }> {
@@ -329,7 +341,17 @@ async function waitWorkload(child: Child, run: number, n: number, timeoutMs: num
 
 let runCounter = 1
 
-async function replicatedWorkload(b0: ClientHost, cg: Child[], kvGroup: Child[], local: Libp2pTransport[], f: number, mode: 'sync' | 'async', n: number, window: number, timeoutMs: number): Promise<PhaseResult> {
+interface IdleFigures {
+  f: number
+  seconds: number
+  kvCpuMsPerSec: number
+  cgCpuMsPerSec: number
+  kvMessagesPerSec: number
+  cgMessagesPerSec: number
+}
+const idle: IdleFigures[] = []
+
+async function replicatedWorkload(b0: ClientHost, cg: Child[], kvGroup: Child[], local: Libp2pTransport[], f: number, mode: 'sync' | 'async', n: number, window: number, timeoutMs: number, warmUp = false): Promise<PhaseResult> {
   const system = [...kvGroup, ...cg]
   const run = runCounter++
   await Promise.all(cg.map((c) => c.status(true))) // clear samples
@@ -346,7 +368,7 @@ async function replicatedWorkload(b0: ClientHost, cg: Child[], kvGroup: Child[],
   const p50s = statuses.map((s) => summarise(s.samples ?? []).p50)
   const agreedSeconds = (w.finishedAt - w.startedAt) / 1000
   const res = result(
-    'replicated',
+    warmUp ? 'warm-up: replicated' : 'replicated',
     mode === 'sync' ? 'sync calls' : `async, window ${window}`,
     f,
     n,
@@ -377,9 +399,21 @@ async function runGroups(f: number, o: Sizes, dataRoot: string, logDir: string, 
     const b0 = await clientHost(c, 'b0', ['kv', 'cg'])
     hosts.push(b0)
     // Warm-up: connections, first batches, JIT.
-    for (let i = 0; i < 30; i++) await withTimeout(b0.host.invoke('kv', kv.put(`w${i}`, 'warm-up')), 20_000, 'warm-up')
-    await replicatedWorkload(b0.host, cg, kvGroup, [b0.transport], f, 'sync', 20, 1, 60_000)
+    log(`f=${f}: replicas ready; warming up`)
+    for (let i = 0; i < o.warmupCalls; i++) await withTimeout(b0.host.invoke('kv', kv.put(`w${i}`, 'warm-up')), 20_000, 'warm-up')
+    await replicatedWorkload(b0.host, cg, kvGroup, [b0.transport], f, 'sync', o.warmupCalls, 1, 60_000, true)
     const out: PhaseResult[] = []
+    // Background: CPU and messages of the idle system (ticks every 10 ms, STATUS heartbeats).
+    {
+      const before = await Promise.all([snapshot(kvGroup, []), snapshot(cg, [])])
+      await sleep(o.idleSeconds * 1000)
+      const after = await Promise.all([snapshot(kvGroup, []), snapshot(cg, [])])
+      const secs = (after[0].at - before[0].at) / 1000
+      // snapshot() adds this process's CPU to each: take it out.
+      const own = (i: 0 | 1) => (after[i].cpuMicros - before[i].cpuMicros) / 1000 / secs
+      idle.push({ f, seconds: round(secs, 2), kvCpuMsPerSec: round(own(0), 1), cgCpuMsPerSec: round(own(1), 1), kvMessagesPerSec: round((after[0].transport.framesOut - before[0].transport.framesOut) / secs, 1), cgMessagesPerSec: round((after[1].transport.framesOut - before[1].transport.framesOut) / secs, 1) })
+      log(`f=${f} idle: ${JSON.stringify(idle[idle.length - 1])}`)
+    }
     const seqOps = full ? o.seqOps : o.f2Ops
     // CLBFT, one plain client, one request at a time.
     {
@@ -483,6 +517,18 @@ function table(rows: readonly PhaseResult[]): string {
   return [head, sep, ...lines].join('\n')
 }
 
+/** Busy and total jiffies of all CPUs (/proc/stat), to tell how busy the machine was. */
+function cpuJiffies(): { busy: number; total: number } {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? []
+    const total = f.reduce((a, b) => a + b, 0)
+    const idleJ = (f[3] ?? 0) + (f[4] ?? 0)
+    return { busy: total - idleJ, total }
+  } catch {
+    return { busy: Number.NaN, total: Number.NaN }
+  }
+}
+
 function machine(): Record<string, unknown> {
   return {
     nproc: cpus().length,
@@ -497,10 +543,11 @@ function machine(): Record<string, unknown> {
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2))
   const sizes: Sizes = o.quick
-    ? { seqOps: 150, tputSeconds: 3, rawWindow: 64, clients: 8, syncCalls: 150, asyncCalls: 400, asyncWindow: 64, f2Ops: 30 }
-    : { seqOps: 600, tputSeconds: 8, rawWindow: 64, clients: 16, syncCalls: 600, asyncCalls: 3000, asyncWindow: 64, f2Ops: 150 }
+    ? { seqOps: 60, tputSeconds: 2, rawWindow: 64, clients: 8, syncCalls: 60, asyncCalls: 150, asyncWindow: 16, f2Ops: 30, idleSeconds: 1, warmupCalls: 5 }
+    : { seqOps: 300, tputSeconds: 8, rawWindow: 64, clients: 16, syncCalls: 300, asyncCalls: 1000, asyncWindow: 32, f2Ops: 80, idleSeconds: 3, warmupCalls: 20 }
   const started = Date.now()
   const machineBefore = machine()
+  const jiffiesBefore = cpuJiffies()
   const dataRoot = mkdtempSync(join(tmpdir(), 'bftrc-bench-'))
   const logDir = join(dataRoot, 'logs')
   mkdirSync(logDir, { recursive: true })
@@ -520,7 +567,7 @@ async function main(): Promise<void> {
     rows.push(...(await runRaw(sizes, dataRoot, logDir)))
     rows.push(...(await runGroups(1, sizes, dataRoot, logDir, true)))
     if (o.f2) rows.push(...(await runGroups(2, sizes, dataRoot, logDir, false)))
-    const sim = o.sim ? await simulate(o.quick ? [1, 2, 4, 7, 10] : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) : []
+    const sim = o.sim ? await simulate(o.quick ? [1, 4, 10] : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) : []
     const find = (system: string, mode: string, f = 1) => rows.find((r) => r.system === system && r.mode.startsWith(mode) && r.f === f)
     const rawSeq = find('unreplicated', 'sequential', 0)
     const rawPipe = find('unreplicated', 'pipelined', 0)
@@ -544,19 +591,22 @@ async function main(): Promise<void> {
           }
         : undefined,
     }
+    const jiffiesAfter = cpuJiffies()
+    const machineBusyShare = ratio(jiffiesAfter.busy - jiffiesBefore.busy, jiffiesAfter.total - jiffiesBefore.total)
     const report = {
       when: new Date(started).toISOString(),
       quick: o.quick,
       seconds: round((Date.now() - started) / 1000, 1),
-      machine: { before: machineBefore, after: machine() },
+      machine: { before: machineBefore, after: machine(), busyShareDuringRun: machineBusyShare },
       storage: `LevelDB (classic-level, synced batches) under ${tmpdir()} on the local disk, one folder per replica`,
       sizes,
       rows,
       ratios,
+      idle,
       simulator: sim,
     }
     const lines: string[] = []
-    lines.push(`bftrc bench (${o.quick ? 'quick' : 'full'}), ${report.seconds} s, ${String(machineBefore.nproc)} cores, ${String(machineBefore.memoryGiB)} GiB, node ${process.version}, load ${JSON.stringify(machineBefore.loadavg)} → ${JSON.stringify(report.machine.after.loadavg)}`)
+    lines.push(`bftrc bench (${o.quick ? 'quick' : 'full'}), ${report.seconds} s, ${String(machineBefore.nproc)} cores, ${String(machineBefore.memoryGiB)} GiB, node ${process.version}, load ${JSON.stringify(machineBefore.loadavg)} → ${JSON.stringify(report.machine.after.loadavg)}, CPUs busy ${Math.round(machineBusyShare * 100)} % of the run (this benchmark and other jobs)`)
     lines.push('')
     lines.push(table(rows))
     lines.push('')
@@ -567,6 +617,7 @@ async function main(): Promise<void> {
     lines.push(`  replicated async / CLBFT (${sizes.clients} clients), throughput: ${ratios.replicatedAsyncOverClbftThroughput}`)
     lines.push(`  CLBFT / unreplicated, sequential latency p50: ${ratios.clbftOverUnreplicatedLatencyP50}`)
     if (ratios.f2 !== undefined) lines.push(`  f=2: replicated/CLBFT latency p50 ${ratios.f2.replicatedOverClbftLatencyP50}; CLBFT f2/f1 ${ratios.f2.clbftF2OverF1LatencyP50}; replicated f2/f1 ${ratios.f2.replicatedF2OverF1LatencyP50}`)
+    for (const x of idle) lines.push(`  idle system, f=${x.f}: KV group ${x.kvCpuMsPerSec} ms CPU/s and ${x.kvMessagesPerSec} messages/s; client group ${x.cgCpuMsPerSec} ms CPU/s and ${x.cgMessagesPerSec} messages/s`)
     if (sim.length > 0) {
       lines.push('')
       lines.push('simulator (messages and message delays per call, failure-free):')

@@ -13,6 +13,8 @@ export interface NodeStatus {
   readonly t: 'status'
   readonly id: string
   readonly cpuMicros: number
+  /** Of which system (kernel) time. */
+  readonly cpuSystemMicros: number
   readonly rssBytes: number
   readonly transport: TransportTotals
   readonly workload?: unknown

@@ -108,6 +108,7 @@ async function main(): Promise<void> {
         t: 'status',
         id,
         cpuMicros: cpu.user + cpu.system,
+        cpuSystemMicros: cpu.system,
         rssBytes: process.memoryUsage.rss(),
         transport: totals(transport),
         ...(app !== undefined ? { workload: { ...app.state } } : {}),
