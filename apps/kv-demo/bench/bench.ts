@@ -27,7 +27,7 @@ import { freePorts } from '../src/cluster.js'
 import { kv } from '../src/kv-app.js'
 import { CLIENT_CONFIG } from '../src/settings.js'
 import { type NodeStatus, type TransportTotals, totals } from './metrics.js'
-import { type LatencySummary, ratio, round, summarise } from './stats.js'
+import { type LatencySummary, median, ratio, round, summarise } from './stats.js'
 import { barChart } from './svg.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -184,6 +184,8 @@ interface Snapshot {
   readonly cpuMicros: number
   readonly cpuSystemMicros: number
   readonly transport: TransportTotals
+  /** Median over the replicas of their durable-write latency p50 (last 512 writes each). */
+  readonly writeP50: number
 }
 
 /** CPU and transport totals of a set of children and local transports, now. */
@@ -199,7 +201,7 @@ async function snapshot(children: readonly Child[], local: readonly Libp2pTransp
     t.bytesIn += x.bytesIn
     t.dropped += x.dropped
   }
-  return { at: performance.now(), cpuMicros: st.reduce((s, x) => s + x.cpuMicros, 0) + cpu.user + cpu.system, cpuSystemMicros: st.reduce((s, x) => s + x.cpuSystemMicros, 0) + cpu.system, transport: t }
+  return { at: performance.now(), cpuMicros: st.reduce((s, x) => s + x.cpuMicros, 0) + cpu.user + cpu.system, cpuSystemMicros: st.reduce((s, x) => s + x.cpuSystemMicros, 0) + cpu.system, transport: t, writeP50: median(st.flatMap((x) => (x.host !== undefined && x.host.writeP50 > 0 ? [x.host.writeP50] : []))) }
 }
 
 export interface PhaseResult {
@@ -215,11 +217,16 @@ export interface PhaseResult {
   readonly cpuMsPerOp: number
   /** Share of that CPU spent in the kernel (system time): socket writes, fsync. */
   readonly cpuSystemShare: number
+  /** CPU per operation less the idle system's background (ticks, heartbeats) over the phase. */
+  readonly cpuMsPerOpNetOfIdle: number
+  /** Median over the system's replicas of their durable-write latency p50 (ms), at the end of the phase. */
+  readonly writeP50Ms: number
   readonly dropped: number
   readonly note: string
 }
 
-function result(system: string, mode: string, f: number, ops: number, seconds: number, latencies: number[], before: Snapshot, after: Snapshot, note: string): PhaseResult {
+function result(system: string, mode: string, f: number, ops: number, seconds: number, latencies: number[], before: Snapshot, after: Snapshot, note: string, idleCpuMsPerSec = 0): PhaseResult {
+  const cpuMs = (after.cpuMicros - before.cpuMicros) / 1000
   const r: PhaseResult = {
     system,
     mode,
@@ -231,11 +238,13 @@ function result(system: string, mode: string, f: number, ops: number, seconds: n
     messagesPerOp: round((after.transport.framesOut - before.transport.framesOut) / ops, 1),
     bytesPerOp: round((after.transport.bytesOut - before.transport.bytesOut) / ops, 0),
     cpuMsPerOp: round((after.cpuMicros - before.cpuMicros) / 1000 / ops, 3),
+    cpuMsPerOpNetOfIdle: round((cpuMs - (idleCpuMsPerSec * (after.at - before.at)) / 1000) / ops, 3),
+    writeP50Ms: after.writeP50,
     cpuSystemShare: ratio(after.cpuSystemMicros - before.cpuSystemMicros, after.cpuMicros - before.cpuMicros),
     dropped: after.transport.dropped - before.transport.dropped,
     note,
   }
-  log(`${system} ${mode} f=${f}: ${ops} ops in ${r.seconds} s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, ${r.opsPerSec} ops/s, ${r.messagesPerOp} msg/op, ${r.bytesPerOp} B/op, ${r.cpuMsPerOp} ms CPU/op (${Math.round(r.cpuSystemShare * 100)} % system)`)
+  log(`${system} ${mode} f=${f}: ${ops} ops in ${r.seconds} s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, ${r.opsPerSec} ops/s, ${r.messagesPerOp} msg/op, ${r.bytesPerOp} B/op, ${r.cpuMsPerOp} ms CPU/op (${Math.round(r.cpuSystemShare * 100)} % system; ${r.cpuMsPerOpNetOfIdle} net of idle), write p50 ${r.writeP50Ms} ms`)
   return r
 }
 
@@ -350,6 +359,10 @@ interface IdleFigures {
   cgMessagesPerSec: number
 }
 const idle: IdleFigures[] = []
+function idleOf(f: number): { kv: number; cg: number } {
+  const x = idle.find((i) => i.f === f)
+  return { kv: x?.kvCpuMsPerSec ?? 0, cg: x?.cgCpuMsPerSec ?? 0 }
+}
 
 async function replicatedWorkload(b0: ClientHost, cg: Child[], kvGroup: Child[], local: Libp2pTransport[], f: number, mode: 'sync' | 'async', n: number, window: number, timeoutMs: number, warmUp = false): Promise<PhaseResult> {
   const system = [...kvGroup, ...cg]
@@ -377,6 +390,7 @@ async function replicatedWorkload(b0: ClientHost, cg: Child[], kvGroup: Child[],
     before,
     after,
     `latency at ${cg[0]!.id}, host clock, shares sent → result delivered; p50 at the ${cg.length} caller replicas: ${p50s.join(', ')} ms; throughput over agreed time start→last delivery; errors ${w.errors}`,
+    idleOf(f).kv + idleOf(f).cg,
   )
   return res
 }
@@ -426,7 +440,7 @@ async function runGroups(f: number, o: Sizes, dataRoot: string, logDir: string, 
         lat.push(performance.now() - s)
       }
       const t1 = performance.now()
-      out.push(result('CLBFT', 'sequential', f, seqOps, (t1 - t0) / 1000, lat, before, await snapshot(kvGroup, [b0.transport]), 'one plain client, one request at a time; latency at the client'))
+      out.push(result('CLBFT', 'sequential', f, seqOps, (t1 - t0) / 1000, lat, before, await snapshot(kvGroup, [b0.transport]), 'one plain client, one request at a time; latency at the client', idleOf(f).kv))
     }
     // Replicated client group, synchronous calls.
     out.push(await replicatedWorkload(b0.host, cg, kvGroup, [b0.transport], f, 'sync', full ? o.syncCalls : o.f2Ops, 1, 120_000))
@@ -454,7 +468,7 @@ async function runGroups(f: number, o: Sizes, dataRoot: string, logDir: string, 
         }),
       )
       const t1 = performance.now()
-      out.push(result('CLBFT', `${clients.length} clients`, f, done, (t1 - t0) / 1000, lat, before, await snapshot(kvGroup, local), `${clients.length} plain clients (each its own libp2p node in the load generator), closed loop`))
+      out.push(result('CLBFT', `${clients.length} clients`, f, done, (t1 - t0) / 1000, lat, before, await snapshot(kvGroup, local), `${clients.length} plain clients (each its own libp2p node in the load generator), closed loop`, idleOf(f).kv))
     }
     // Replicated client group, pipelined asynchronous calls.
     out.push(await replicatedWorkload(b0.host, cg, kvGroup, [b0.transport], f, 'async', o.asyncCalls, o.asyncWindow, 120_000))
@@ -511,9 +525,9 @@ async function simulate(fs: number[]): Promise<SimFigures[]> {
 // ------------------------------------------------------------------------------------ report
 
 function table(rows: readonly PhaseResult[]): string {
-  const head = '| system | mode | f | ops | latency p50 (ms) | p99 (ms) | throughput (ops/s) | messages/op | bytes/op | CPU/op (ms) |'
-  const sep = '|---|---|---|---|---|---|---|---|---|---|'
-  const lines = rows.map((r) => `| ${r.system} | ${r.mode} | ${r.f} | ${r.ops} | ${r.latencyMs.p50} | ${r.latencyMs.p99} | ${r.opsPerSec} | ${r.messagesPerOp} | ${r.bytesPerOp} | ${r.cpuMsPerOp} |`)
+  const head = '| system | mode | f | ops | latency p50 (ms) | p99 (ms) | throughput (ops/s) | messages/op | bytes/op | CPU/op (ms) | CPU/op net of idle (ms) | disk write p50 (ms) |'
+  const sep = '|---|---|---|---|---|---|---|---|---|---|---|---|'
+  const lines = rows.map((r) => `| ${r.system} | ${r.mode} | ${r.f} | ${r.ops} | ${r.latencyMs.p50} | ${r.latencyMs.p99} | ${r.opsPerSec} | ${r.messagesPerOp} | ${r.bytesPerOp} | ${r.cpuMsPerOp} | ${r.cpuMsPerOpNetOfIdle} | ${Number.isNaN(r.writeP50Ms) ? '–' : r.writeP50Ms} |`)
   return [head, sep, ...lines].join('\n')
 }
 

@@ -19,7 +19,7 @@ export interface NodeStatus {
   readonly transport: TransportTotals
   readonly workload?: unknown
   readonly samples?: number[]
-  readonly host?: { view: number; lastExecuted: number; viewChanges: number; framesInDropped: number; writes: number; executedBatches: number }
+  readonly host?: { writeP50: number; writeP99: number; view: number; lastExecuted: number; viewChanges: number; framesInDropped: number; writes: number; executedBatches: number }
 }
 
 export function totals(t: Libp2pTransport): TransportTotals {

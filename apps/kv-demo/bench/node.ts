@@ -113,7 +113,7 @@ async function main(): Promise<void> {
         transport: totals(transport),
         ...(app !== undefined ? { workload: { ...app.state } } : {}),
         ...(msg.samples === true ? { samples } : {}),
-        ...(s !== undefined ? { host: { view: s.view, lastExecuted: s.lastExecuted, viewChanges: s.counters.viewChanges, framesInDropped: s.counters.framesInDropped, writes: s.counters.writes, executedBatches: s.counters.executedBatches } } : {}),
+        ...(s !== undefined ? { host: { writeP50: s.writeLatency.p50, writeP99: s.writeLatency.p99, view: s.view, lastExecuted: s.lastExecuted, viewChanges: s.counters.viewChanges, framesInDropped: s.counters.framesInDropped, writes: s.counters.writes, executedBatches: s.counters.executedBatches } } : {}),
       }
       if (msg.samples === true) samples = []
       send(status)
