@@ -38,9 +38,10 @@ export function category(functionName: string, url: string): string {
   if (/node:internal\/crypto\/(hash|mac)/.test(url) || /^(digest|Hash|Hmac)$/.test(functionName)) return 'hashing, MACs'
   if (/libp2p|noise|yamux|uint8arraylist|as-chacha|noble|it-|p-queue|main-event|multiformats|multiaddr|libp2p-transport\//.test(url) || functionName === 'writeBuffer' || /node:(net|internal\/stream|internal\/event_target)/.test(url)) return 'transport (libp2p, sockets)'
   if (/classic-level|abstract-level|level-storage/.test(url)) return 'storage (LevelDB calls)'
-  if (/crypto\/encoding|node:internal\/encoding/.test(url)) return 'encoding/decoding'
+  if (/crypto\/dist\/encoding|node:internal\/encoding|uint8arrays/.test(url)) return 'encoding/decoding'
   if (/core-agreement|client-agreement|kv-demo/.test(url)) return 'agreement and application logic'
   if (/node:internal\/modules|compileSourceTextModule|internalModuleStat|node:internal\/bootstrap|node:internal\/url/.test(url + functionName)) return 'start-up (module loading)'
+  if (/^(openFileHandle|realpathSync|fstat|open|read|internalModuleReadJSON|readFileUtf8)$/.test(functionName) || /node:(fs|internal\/fs|path)/.test(url)) return 'file system calls (mostly start-up)'
   return 'other'
 }
 

@@ -44,6 +44,7 @@ export function barChart(title: string, panels: readonly Panel[], subtitle = '')
   const height = top + panelHeight + 20
   const out: string[] = []
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`)
+  out.push(`<title>${escapeXml(title)}</title>`)
   out.push(`<rect width="${width}" height="${height}" fill="#fff"/>`)
   out.push(`<text x="10" y="22" font-size="16" font-weight="bold">${escapeXml(title)}</text>`)
   if (subtitle !== '') out.push(`<text x="10" y="40" fill="#555">${escapeXml(subtitle)}</text>`)
@@ -71,7 +72,7 @@ export function barChart(title: string, panels: readonly Panel[], subtitle = '')
         out.push(`<line x1="${mx.toFixed(1)}" y1="${y - 2}" x2="${mx.toFixed(1)}" y2="${y + barHeight + 2}" stroke="#222" stroke-width="2"/>`)
       }
       const text = b.marker !== undefined ? `${fmt(b.value)} | p99 ${fmt(b.marker)}` : fmt(b.value)
-      out.push(`<text x="${x0 + labelWidth + w + 4}" y="${y + barHeight / 2 + 4}" fill="#222">${escapeXml(text)}</text>`)
+      out.push(`<text x="${(x0 + labelWidth + w + 4).toFixed(1)}" y="${y + barHeight / 2 + 4}" fill="#222">${escapeXml(text)}</text>`)
     })
   })
   out.push('</svg>')

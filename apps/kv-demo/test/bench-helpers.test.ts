@@ -24,6 +24,7 @@ describe('bench SVG chart', () => {
     ])
     expect(svg.startsWith('<svg ')).toBe(true)
     expect(svg.trim().endsWith('</svg>')).toBe(true)
+    expect(svg).toContain(`<title>${escapeXml("a <b> & c")}</title>`)
     expect(svg).toContain(escapeXml('a <b> & c'))
     expect(svg).not.toContain('x<y')
     expect(svg.match(/<rect x=/g)?.length).toBe(4)
