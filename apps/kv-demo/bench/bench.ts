@@ -11,7 +11,7 @@
  * Then scaling: the simulator's message delays and messages per call for f = 1..10, and real
  * processes' latency for f = 2. Writes a chart (SVG) and, with --json FILE, the figures.
  *
- *   node dist/bench/bench/bench.js [--quick] [--json FILE] [--svg FILE] [--f2|--no-f2] [--no-sim]
+ *   node dist/bench/bench/bench.js [--quick] [--json FILE] [--svg FILE] [--f2|--no-f2] [--no-sim] [--data-root DIR]
  *   (--quick: fewer operations, no f = 2 processes unless --f2, simulator at f = 1, 4, 10 only)
  */
 import { type ChildProcess, execFile, fork } from 'node:child_process'
@@ -42,10 +42,12 @@ interface Options {
   svg: string
   f2: boolean | undefined
   sim: boolean
+  /** Where the replicas' LevelDB folders go (default: the OS temp folder, on the local disk here). */
+  dataRoot: string
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { quick: false, json: undefined, svg: join(REPO, 'BENCHMARKS.svg'), f2: undefined, sim: true }
+  const o: Options = { quick: false, json: undefined, svg: join(REPO, 'BENCHMARKS.svg'), f2: undefined, sim: true, dataRoot: tmpdir() }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--') continue
@@ -53,12 +55,16 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--no-f2') o.f2 = false
     else if (a === '--f2') o.f2 = true
     else if (a === '--no-sim') o.sim = false
-    else if (a === '--json' || a === '--svg') {
+    else if (a === '--data-root') {
+      const v = argv[++i]
+      if (v === undefined) throw new Error('--data-root needs a folder')
+      o.dataRoot = resolve(invokedFrom, v)
+    } else if (a === '--json' || a === '--svg') {
       const v = argv[++i]
       if (v === undefined) throw new Error(`${a} needs a file`)
       if (a === '--json') o.json = resolve(invokedFrom, v)
       else o.svg = resolve(invokedFrom, v)
-    } else throw new Error(`unknown argument ${a}; usage: bench [--quick] [--json FILE] [--svg FILE] [--f2|--no-f2] [--no-sim]`)
+    } else throw new Error(`unknown argument ${a}; usage: bench [--quick] [--json FILE] [--svg FILE] [--f2|--no-f2] [--no-sim] [--data-root DIR]`)
   }
   if (o.f2 === undefined) o.f2 = !o.quick
   return o
@@ -186,6 +192,8 @@ interface Snapshot {
   readonly transport: TransportTotals
   /** Median over the replicas of their durable-write latency p50 (last 512 writes each). */
   readonly writeP50: number
+  /** Durable writes (Readies with persist ops) summed over the replicas. */
+  readonly writes: number
 }
 
 /** CPU and transport totals of a set of children and local transports, now. */
@@ -201,7 +209,7 @@ async function snapshot(children: readonly Child[], local: readonly Libp2pTransp
     t.bytesIn += x.bytesIn
     t.dropped += x.dropped
   }
-  return { at: performance.now(), cpuMicros: st.reduce((s, x) => s + x.cpuMicros, 0) + cpu.user + cpu.system, cpuSystemMicros: st.reduce((s, x) => s + x.cpuSystemMicros, 0) + cpu.system, transport: t, writeP50: median(st.flatMap((x) => (x.host !== undefined && x.host.writeP50 > 0 ? [x.host.writeP50] : []))) }
+  return { at: performance.now(), cpuMicros: st.reduce((s, x) => s + x.cpuMicros, 0) + cpu.user + cpu.system, cpuSystemMicros: st.reduce((s, x) => s + x.cpuSystemMicros, 0) + cpu.system, transport: t, writes: st.reduce((s, x) => s + (x.host?.writes ?? 0), 0), writeP50: median(st.flatMap((x) => (x.host !== undefined && x.host.writeP50 > 0 ? [x.host.writeP50] : []))) }
 }
 
 export interface PhaseResult {
@@ -221,6 +229,8 @@ export interface PhaseResult {
   readonly cpuMsPerOpNetOfIdle: number
   /** Median over the system's replicas of their durable-write latency p50 (ms), at the end of the phase. */
   readonly writeP50Ms: number
+  /** Durable writes per operation, summed over the system's replicas (group commit merges some). */
+  readonly writesPerOp: number
   readonly dropped: number
   readonly note: string
 }
@@ -240,11 +250,12 @@ function result(system: string, mode: string, f: number, ops: number, seconds: n
     cpuMsPerOp: round((after.cpuMicros - before.cpuMicros) / 1000 / ops, 3),
     cpuMsPerOpNetOfIdle: round((cpuMs - (idleCpuMsPerSec * (after.at - before.at)) / 1000) / ops, 3),
     writeP50Ms: after.writeP50,
+    writesPerOp: round((after.writes - before.writes) / ops, 1),
     cpuSystemShare: ratio(after.cpuSystemMicros - before.cpuSystemMicros, after.cpuMicros - before.cpuMicros),
     dropped: after.transport.dropped - before.transport.dropped,
     note,
   }
-  log(`${system} ${mode} f=${f}: ${ops} ops in ${r.seconds} s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, ${r.opsPerSec} ops/s, ${r.messagesPerOp} msg/op, ${r.bytesPerOp} B/op, ${r.cpuMsPerOp} ms CPU/op (${Math.round(r.cpuSystemShare * 100)} % system; ${r.cpuMsPerOpNetOfIdle} net of idle), write p50 ${r.writeP50Ms} ms`)
+  log(`${system} ${mode} f=${f}: ${ops} ops in ${r.seconds} s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, ${r.opsPerSec} ops/s, ${r.messagesPerOp} msg/op, ${r.bytesPerOp} B/op, ${r.cpuMsPerOp} ms CPU/op (${Math.round(r.cpuSystemShare * 100)} % system; ${r.cpuMsPerOpNetOfIdle} net of idle), write p50 ${r.writeP50Ms} ms, ${r.writesPerOp} durable writes/op`)
   return r
 }
 
@@ -414,8 +425,9 @@ async function runGroups(f: number, o: Sizes, dataRoot: string, logDir: string, 
     hosts.push(b0)
     // Warm-up: connections, first batches, JIT.
     log(`f=${f}: replicas ready; warming up`)
-    for (let i = 0; i < o.warmupCalls; i++) await withTimeout(b0.host.invoke('kv', kv.put(`w${i}`, 'warm-up')), 20_000, 'warm-up')
-    await replicatedWorkload(b0.host, cg, kvGroup, [b0.transport], f, 'sync', o.warmupCalls, 1, 60_000, true)
+    const warmup = full ? o.warmupCalls : Math.min(10, o.warmupCalls)
+    for (let i = 0; i < warmup; i++) await withTimeout(b0.host.invoke('kv', kv.put(`w${i}`, 'warm-up')), 20_000, 'warm-up')
+    await replicatedWorkload(b0.host, cg, kvGroup, [b0.transport], f, 'sync', warmup, 1, 60_000, true)
     const out: PhaseResult[] = []
     // Background: CPU and messages of the idle system (ticks every 10 ms, STATUS heartbeats).
     {
@@ -525,9 +537,9 @@ async function simulate(fs: number[]): Promise<SimFigures[]> {
 // ------------------------------------------------------------------------------------ report
 
 function table(rows: readonly PhaseResult[]): string {
-  const head = '| system | mode | f | ops | latency p50 (ms) | p99 (ms) | throughput (ops/s) | messages/op | bytes/op | CPU/op (ms) | CPU/op net of idle (ms) | disk write p50 (ms) |'
-  const sep = '|---|---|---|---|---|---|---|---|---|---|---|---|'
-  const lines = rows.map((r) => `| ${r.system} | ${r.mode} | ${r.f} | ${r.ops} | ${r.latencyMs.p50} | ${r.latencyMs.p99} | ${r.opsPerSec} | ${r.messagesPerOp} | ${r.bytesPerOp} | ${r.cpuMsPerOp} | ${r.cpuMsPerOpNetOfIdle} | ${Number.isNaN(r.writeP50Ms) ? '–' : r.writeP50Ms} |`)
+  const head = '| system | mode | f | ops | latency p50 (ms) | p99 (ms) | throughput (ops/s) | messages/op | bytes/op | CPU/op (ms) | CPU/op net of idle (ms) | disk writes/op | disk write p50 (ms) |'
+  const sep = '|---|---|---|---|---|---|---|---|---|---|---|---|---|'
+  const lines = rows.map((r) => `| ${r.system} | ${r.mode} | ${r.f} | ${r.ops} | ${r.latencyMs.p50} | ${r.latencyMs.p99} | ${r.opsPerSec} | ${r.messagesPerOp} | ${r.bytesPerOp} | ${r.cpuMsPerOp} | ${r.cpuMsPerOpNetOfIdle} | ${r.writesPerOp} | ${Number.isNaN(r.writeP50Ms) ? '–' : r.writeP50Ms} |`)
   return [head, sep, ...lines].join('\n')
 }
 
@@ -558,11 +570,12 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2))
   const sizes: Sizes = o.quick
     ? { seqOps: 60, tputSeconds: 2, rawWindow: 64, clients: 8, syncCalls: 60, asyncCalls: 150, asyncWindow: 16, f2Ops: 30, idleSeconds: 1, warmupCalls: 5 }
-    : { seqOps: 300, tputSeconds: 8, rawWindow: 64, clients: 16, syncCalls: 300, asyncCalls: 1000, asyncWindow: 32, f2Ops: 80, idleSeconds: 3, warmupCalls: 20 }
+    : { seqOps: 250, tputSeconds: 8, rawWindow: 64, clients: 16, syncCalls: 250, asyncCalls: 800, asyncWindow: 32, f2Ops: 50, idleSeconds: 3, warmupCalls: 20 }
   const started = Date.now()
   const machineBefore = machine()
   const jiffiesBefore = cpuJiffies()
-  const dataRoot = mkdtempSync(join(tmpdir(), 'bftrc-bench-'))
+  mkdirSync(o.dataRoot, { recursive: true })
+  const dataRoot = mkdtempSync(join(o.dataRoot, 'bftrc-bench-'))
   const logDir = join(dataRoot, 'logs')
   mkdirSync(logDir, { recursive: true })
   log(`${o.quick ? 'quick' : 'full'} run; data and logs in ${dataRoot}`)
@@ -612,7 +625,7 @@ async function main(): Promise<void> {
       quick: o.quick,
       seconds: round((Date.now() - started) / 1000, 1),
       machine: { before: machineBefore, after: machine(), busyShareDuringRun: machineBusyShare },
-      storage: `LevelDB (classic-level, synced batches) under ${tmpdir()} on the local disk, one folder per replica`,
+      storage: `LevelDB (classic-level, synced batches) under ${o.dataRoot}, one folder per replica`,
       sizes,
       rows,
       ratios,
