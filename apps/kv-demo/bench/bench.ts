@@ -11,8 +11,8 @@
  * Then scaling: the simulator's message delays and messages per call for f = 1..10, and real
  * processes' latency for f = 2. Writes a chart (SVG) and, with --json FILE, the figures.
  *
- *   node dist/bench/bench/bench.js [--quick] [--json FILE] [--svg FILE] [--f2|--no-f2] [--no-sim] [--data-root DIR]
- *   (--quick: fewer operations, no f = 2 processes unless --f2, simulator at f = 1, 4, 10 only)
+ *   node dist/bench/bench/bench.js [--quick] [--json FILE] [--svg FILE] [--f2|--no-f2] [--no-sim] [--data-root DIR] [--chart-from JSON]
+ *   (--quick: fewer operations, no f = 2 processes unless --f2, simulator at f = 1 and 10 only)
  */
 import { type ChildProcess, execFile, fork } from 'node:child_process'
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -42,12 +42,14 @@ interface Options {
   svg: string
   f2: boolean | undefined
   sim: boolean
+  /** Only redraw the chart from a saved --json report. */
+  chartFrom: string | undefined
   /** Where the replicas' LevelDB folders go (default: the OS temp folder, on the local disk here). */
   dataRoot: string
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { quick: false, json: undefined, svg: join(REPO, 'BENCHMARKS.svg'), f2: undefined, sim: true, dataRoot: tmpdir() }
+  const o: Options = { quick: false, json: undefined, svg: join(REPO, 'BENCHMARKS.svg'), f2: undefined, sim: true, chartFrom: undefined, dataRoot: tmpdir() }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--') continue
@@ -55,7 +57,11 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--no-f2') o.f2 = false
     else if (a === '--f2') o.f2 = true
     else if (a === '--no-sim') o.sim = false
-    else if (a === '--data-root') {
+    else if (a === '--chart-from') {
+      const v = argv[++i]
+      if (v === undefined) throw new Error('--chart-from needs a file')
+      o.chartFrom = resolve(invokedFrom, v)
+    } else if (a === '--data-root') {
       const v = argv[++i]
       if (v === undefined) throw new Error('--data-root needs a folder')
       o.dataRoot = resolve(invokedFrom, v)
@@ -64,7 +70,7 @@ function parseArgs(argv: readonly string[]): Options {
       if (v === undefined) throw new Error(`${a} needs a file`)
       if (a === '--json') o.json = resolve(invokedFrom, v)
       else o.svg = resolve(invokedFrom, v)
-    } else throw new Error(`unknown argument ${a}; usage: bench [--quick] [--json FILE] [--svg FILE] [--f2|--no-f2] [--no-sim] [--data-root DIR]`)
+    } else throw new Error(`unknown argument ${a}; usage: bench [--quick] [--json FILE] [--svg FILE] [--f2|--no-f2] [--no-sim] [--data-root DIR] [--chart-from JSON]`)
   }
   if (o.f2 === undefined) o.f2 = !o.quick
   return o
@@ -194,6 +200,8 @@ interface Snapshot {
   readonly writeP50: number
   /** Durable writes (Readies with persist ops) summed over the replicas. */
   readonly writes: number
+  /** View changes summed over the replicas. */
+  readonly viewChanges: number
 }
 
 /** CPU and transport totals of a set of children and local transports, now. */
@@ -209,7 +217,7 @@ async function snapshot(children: readonly Child[], local: readonly Libp2pTransp
     t.bytesIn += x.bytesIn
     t.dropped += x.dropped
   }
-  return { at: performance.now(), cpuMicros: st.reduce((s, x) => s + x.cpuMicros, 0) + cpu.user + cpu.system, cpuSystemMicros: st.reduce((s, x) => s + x.cpuSystemMicros, 0) + cpu.system, transport: t, writes: st.reduce((s, x) => s + (x.host?.writes ?? 0), 0), writeP50: median(st.flatMap((x) => (x.host !== undefined && x.host.writeP50 > 0 ? [x.host.writeP50] : []))) }
+  return { at: performance.now(), cpuMicros: st.reduce((s, x) => s + x.cpuMicros, 0) + cpu.user + cpu.system, cpuSystemMicros: st.reduce((s, x) => s + x.cpuSystemMicros, 0) + cpu.system, transport: t, writes: st.reduce((s, x) => s + (x.host?.writes ?? 0), 0), viewChanges: st.reduce((s, x) => s + (x.host?.viewChanges ?? 0), 0), writeP50: median(st.flatMap((x) => (x.host !== undefined && x.host.writeP50 > 0 ? [x.host.writeP50] : []))) }
 }
 
 export interface PhaseResult {
@@ -231,6 +239,8 @@ export interface PhaseResult {
   readonly writeP50Ms: number
   /** Durable writes per operation, summed over the system's replicas (group commit merges some). */
   readonly writesPerOp: number
+  /** View changes during the phase, summed over the system's replicas (each replica counts its own). */
+  readonly viewChanges: number
   readonly dropped: number
   readonly note: string
 }
@@ -251,11 +261,12 @@ function result(system: string, mode: string, f: number, ops: number, seconds: n
     cpuMsPerOpNetOfIdle: round((cpuMs - (idleCpuMsPerSec * (after.at - before.at)) / 1000) / ops, 3),
     writeP50Ms: after.writeP50,
     writesPerOp: round((after.writes - before.writes) / ops, 1),
+    viewChanges: after.viewChanges - before.viewChanges,
     cpuSystemShare: ratio(after.cpuSystemMicros - before.cpuSystemMicros, after.cpuMicros - before.cpuMicros),
     dropped: after.transport.dropped - before.transport.dropped,
     note,
   }
-  log(`${system} ${mode} f=${f}: ${ops} ops in ${r.seconds} s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, ${r.opsPerSec} ops/s, ${r.messagesPerOp} msg/op, ${r.bytesPerOp} B/op, ${r.cpuMsPerOp} ms CPU/op (${Math.round(r.cpuSystemShare * 100)} % system; ${r.cpuMsPerOpNetOfIdle} net of idle), write p50 ${r.writeP50Ms} ms, ${r.writesPerOp} durable writes/op`)
+  log(`${system} ${mode} f=${f}: ${ops} ops in ${r.seconds} s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, ${r.opsPerSec} ops/s, ${r.messagesPerOp} msg/op, ${r.bytesPerOp} B/op, ${r.cpuMsPerOp} ms CPU/op (${Math.round(r.cpuSystemShare * 100)} % system; ${r.cpuMsPerOpNetOfIdle} net of idle), write p50 ${r.writeP50Ms} ms, ${r.writesPerOp} durable writes/op, ${r.viewChanges} view changes (summed over replicas)`)
   return r
 }
 
@@ -566,10 +577,41 @@ function machine(): Record<string, unknown> {
   }
 }
 
+interface ChartInput {
+  readonly when: string
+  readonly quick: boolean
+  readonly machine: { readonly before: Record<string, unknown> }
+  readonly rows: readonly PhaseResult[]
+  readonly ratios: { readonly replicatedOverClbftLatencyP50: number; readonly replicatedOverClbftMessages: number; readonly clbftOverUnreplicatedThroughput: number }
+}
+
+/** The SVG chart of a report (also from a saved --json file: `--chart-from FILE`). */
+function chart(report: ChartInput): string {
+  const o = { quick: report.quick }
+  const rows = report.rows
+  const ratios = report.ratios
+  const machineBefore = report.machine.before
+  const version = String(machineBefore.node ?? process.version)
+  const label = (r: PhaseResult) => `${r.system === 'unreplicated' ? 'unrepl.' : r.system} ${r.mode.replace('async, window', 'async w')}${r.f > 1 ? ` f=${r.f}` : ''}`
+  return barChart(
+    `bftrc bench${o.quick ? ' (quick)' : ''}: libp2p on 127.0.0.1, ${String(machineBefore.nproc)} cores`,
+    [
+    { title: 'latency p50 (bar), p99 (mark)', unit: 'ms', log: true, bars: rows.map((r) => ({ label: label(r), value: r.latencyMs.p50, marker: r.latencyMs.p99 })) },
+    { title: 'throughput', unit: 'ops/s', log: true, bars: rows.map((r) => ({ label: label(r), value: r.opsPerSec })) },
+    ],
+    `${report.when}, node ${version}; replicated/CLBFT latency p50 ×${ratios.replicatedOverClbftLatencyP50}, messages ×${ratios.replicatedOverClbftMessages}; CLBFT/unreplicated throughput ×${ratios.clbftOverUnreplicatedThroughput}`,
+  )
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2))
+  if (o.chartFrom !== undefined) {
+    writeFileSync(o.svg, chart(JSON.parse(readFileSync(o.chartFrom, 'utf8')) as ChartInput))
+    log(`chart: ${o.svg} (from ${o.chartFrom})`)
+    return
+  }
   const sizes: Sizes = o.quick
-    ? { seqOps: 60, tputSeconds: 2, rawWindow: 64, clients: 8, syncCalls: 60, asyncCalls: 150, asyncWindow: 16, f2Ops: 30, idleSeconds: 1, warmupCalls: 5 }
+    ? { seqOps: 50, tputSeconds: 2, rawWindow: 64, clients: 8, syncCalls: 50, asyncCalls: 120, asyncWindow: 16, f2Ops: 30, idleSeconds: 1, warmupCalls: 5 }
     : { seqOps: 250, tputSeconds: 8, rawWindow: 64, clients: 16, syncCalls: 250, asyncCalls: 800, asyncWindow: 32, f2Ops: 50, idleSeconds: 3, warmupCalls: 20 }
   const started = Date.now()
   const machineBefore = machine()
@@ -594,7 +636,7 @@ async function main(): Promise<void> {
     rows.push(...(await runRaw(sizes, dataRoot, logDir)))
     rows.push(...(await runGroups(1, sizes, dataRoot, logDir, true)))
     if (o.f2) rows.push(...(await runGroups(2, sizes, dataRoot, logDir, false)))
-    const sim = o.sim ? await simulate(o.quick ? [1, 4, 10] : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) : []
+    const sim = o.sim ? await simulate(o.quick ? [1, 10] : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) : []
     const find = (system: string, mode: string, f = 1) => rows.find((r) => r.system === system && r.mode.startsWith(mode) && r.f === f)
     const rawSeq = find('unreplicated', 'sequential', 0)
     const rawPipe = find('unreplicated', 'pipelined', 0)
@@ -653,15 +695,7 @@ async function main(): Promise<void> {
       for (const s of sim) lines.push(`| ${s.f} | ${s.n} | ${s.clbftDelays} | ${s.clbftMessages} | ${s.replicatedDelays} | ${s.replicatedMessages} | ${s.interGroupMessages} | ${s.messageRatio} |`)
     }
     process.stdout.write(`${lines.join('\n')}\n`)
-    const label = (r: PhaseResult) => `${r.system === 'unreplicated' ? 'unrepl.' : r.system} ${r.mode.replace('async, window', 'async w')}${r.f > 1 ? ` f=${r.f}` : ''}`
-    const svg = barChart(
-      `bftrc bench${o.quick ? ' (quick)' : ''}: libp2p on 127.0.0.1, ${String(machineBefore.nproc)} cores`,
-      [
-        { title: 'latency p50 (bar), p99 (mark)', unit: 'ms', log: true, bars: rows.map((r) => ({ label: label(r), value: r.latencyMs.p50, marker: r.latencyMs.p99 })) },
-        { title: 'throughput', unit: 'ops/s', log: true, bars: rows.map((r) => ({ label: label(r), value: r.opsPerSec })) },
-      ],
-      `${report.when}, node ${process.version}; replicated/CLBFT latency p50 ×${ratios.replicatedOverClbftLatencyP50}, messages ×${ratios.replicatedOverClbftMessages}; CLBFT/unreplicated throughput ×${ratios.clbftOverUnreplicatedThroughput}`,
-    )
+    const svg = chart(report)
     writeFileSync(o.svg, svg)
     log(`chart: ${o.svg}`)
     if (o.json !== undefined) {

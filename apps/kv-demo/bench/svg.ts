@@ -33,7 +33,7 @@ function fmt(v: number): string {
 
 /** Panels side by side, horizontal bars. */
 export function barChart(title: string, panels: readonly Panel[], subtitle = ''): string {
-  const panelWidth = 420
+  const panelWidth = 470
   const labelWidth = 150
   const barHeight = 22
   const gap = 8
@@ -72,7 +72,8 @@ export function barChart(title: string, panels: readonly Panel[], subtitle = '')
         out.push(`<line x1="${mx.toFixed(1)}" y1="${y - 2}" x2="${mx.toFixed(1)}" y2="${y + barHeight + 2}" stroke="#222" stroke-width="2"/>`)
       }
       const text = b.marker !== undefined ? `${fmt(b.value)} | p99 ${fmt(b.marker)}` : fmt(b.value)
-      out.push(`<text x="${(x0 + labelWidth + w + 4).toFixed(1)}" y="${y + barHeight / 2 + 4}" fill="#222">${escapeXml(text)}</text>`)
+      const textX = x0 + labelWidth + Math.max(w, b.marker !== undefined && Number.isFinite(b.marker) ? scale(b.marker) : 0) + 4
+      out.push(`<text x="${textX.toFixed(1)}" y="${y + barHeight / 2 + 4}" fill="#222">${escapeXml(text)}</text>`)
     })
   })
   out.push('</svg>')
