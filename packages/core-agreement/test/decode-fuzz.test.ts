@@ -173,6 +173,7 @@ const shapes: Record<MessageType, Shape> = {
   'view-change': viewChangeShape,
   'new-view': { t: fc.constant('new-view'), view: num, viewChanges: field(fc.array(map({ replica: num, viewChange: map(viewChangeShape) }), { maxLength: 2 })), prePrepares: field(fc.array(map(prePrepareShape), { maxLength: 2 })) },
   stable: { t: fc.constant('stable'), proof: map(proofShape) },
+  executed: { t: fc.constant('executed'), seq: num, digest: bytes(32), signature: bytes(64) },
   'fetch-state': { t: fc.constant('fetch-state'), seq: num, digest: bytes(32), chunk: num },
   'state-chunk': { t: fc.constant('state-chunk'), seq: num, digest: bytes(32), chunk: num, chunks: num, data: bytes() },
 }
