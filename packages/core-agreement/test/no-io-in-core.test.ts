@@ -3,47 +3,16 @@
  * randomness of its own. Every file under src/ except src/storage/ (the on-disk storage, which a
  * host imports through the `./level-storage` subpath) is checked here.
  */
-import { readFileSync, readdirSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { FORBIDDEN_CALLS, FORBIDDEN_MODULES, code, coreSources, importsOf } from '../../../scripts/deterministic-core.js'
 
 const SRC = fileURLToPath(new URL('../src', import.meta.url))
 const EXEMPT = join(SRC, 'storage')
 
-function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
-    const path = join(dir, d.name)
-    if (d.isDirectory()) return path === EXEMPT ? [] : sources(path)
-    return /\.(ts|mts|js|mjs)$/.test(d.name) ? [path] : []
-  })
-}
-
-const FORBIDDEN_MODULES = ['fs', 'fs/promises', 'net', 'child_process', 'dgram', 'http', 'https', 'worker_threads', 'classic-level', 'lmdb']
-const FORBIDDEN_CALLS: Array<[string, RegExp]> = [
-  ['Date.now', /\bDate\s*\.\s*now\b/],
-  ['new Date', /\bnew\s+Date\b/],
-  ['Math.random', /\bMath\s*\.\s*random\b/],
-  ['setTimeout', /\bsetTimeout\b/],
-  ['setInterval', /\bsetInterval\b/],
-  ['setImmediate', /\bsetImmediate\b/],
-  ['performance.now', /\bperformance\s*\.\s*now\b/],
-  ['process.hrtime', /\bprocess\s*\.\s*hrtime\b/],
-]
-
-/** Module specifiers of static imports, re-exports, dynamic imports and requires. */
-function importsOf(text: string): string[] {
-  const out: string[] = []
-  for (const re of [/\b(?:import|export)\b[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/g, /\bimport\s*['"]([^'"]+)['"]/g, /\b(?:import|require)\s*\(\s*['"]([^'"]+)['"]\s*\)/g]) {
-    for (const m of text.matchAll(re)) out.push(m[1] as string)
-  }
-  return out
-}
-
-/** The text without comments, so prose that mentions Date.now does not count. */
-function code(text: string): string {
-  return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1')
-}
+const sources = (dir: string): string[] => coreSources(dir, EXEMPT)
 
 describe('deterministic core', () => {
   const files = sources(SRC)
