@@ -5,34 +5,22 @@
  * No agreement, no network: it checks the applications, not the protocol.
  */
 import { type Effect, GroupExecutor, encodeEvent } from '@bftrc/client-agreement'
-import { decode, encode } from '@bftrc/crypto'
+import { Sfc32, decode, encode } from '@bftrc/crypto'
 import { BankApp } from '../src/bank-app.js'
 import { KvApp } from '../src/kv-app.js'
 
 const LIMITS = { callWindow: 64, maxQueuedCalls: 10_000, maxTimers: 1000, maxWorkflows: 100, maxOpBytes: 64 * 1024 }
 const NO_CERT = { group: 'x', digest: new Uint8Array(32), shares: [] }
 
-/** sfc32, seeded. */
+/** Seeded draws for the delivery order: crypto's sfc32 with the harness's fixed seeding. */
 export class Rng {
-  private a: number
-  private b: number
-  private c: number
-  private d: number
+  private readonly gen: Sfc32
   constructor(seed: number) {
-    this.a = 0x9e3779b9
-    this.b = 0x243f6a88
-    this.c = 0xb7e15162
-    this.d = seed >>> 0
-    for (let i = 0; i < 12; i++) this.next()
+    this.gen = new Sfc32(0x9e3779b9, 0x243f6a88, 0xb7e15162, seed)
+    for (let i = 0; i < 12; i++) this.gen.uint32()
   }
   next(): number {
-    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0
-    this.d = (this.d + 1) >>> 0
-    this.a = this.b ^ (this.b >>> 9)
-    this.b = (this.c + (this.c << 3)) >>> 0
-    this.c = (this.c << 21) | (this.c >>> 11)
-    this.c = (this.c + t) >>> 0
-    return t / 4294967296
+    return this.gen.float()
   }
   int(lo: number, hi: number): number {
     return lo + Math.floor(this.next() * (hi - lo + 1))

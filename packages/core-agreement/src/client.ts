@@ -8,9 +8,9 @@
  * from their reply cache). A read-only request goes to all replicas and needs 2f+1 matching
  * results; otherwise it is re-issued as an ordered request.
  */
-import { DecodeError, type Group, type KeyPair, type Membership, peerIdOf, sha256, signBytes } from '@bftrc/crypto'
+import { type Group, type KeyPair, type Membership, peerIdOf, sha256, signBytes } from '@bftrc/crypto'
 import { DEFAULT_LIMITS, type MessageLimits } from './limits.js'
-import { type Message, type Reply, type Request, decodeMessage, requestDigest } from './messages.js'
+import { type Message, type Reply, type Request, tryDecodeMessage, requestDigest } from './messages.js'
 import { equalBytes, primaryOf } from './proofs.js'
 import type { Outbound } from './ready.js'
 
@@ -112,13 +112,8 @@ export class Client {
   /** Feeds one frame; `now` (optional) moves the clock forward without firing timers. */
   step(from: string, bytes: Uint8Array, now?: number): void {
     if (now !== undefined && now > this.now) this.now = now
-    let msg: Message
-    try {
-      msg = decodeMessage(bytes, this.config.limits)
-    } catch (err) {
-      if (err instanceof DecodeError) return this.drop('malformed')
-      throw err
-    }
+    const msg = tryDecodeMessage(bytes, this.config.limits)
+    if (msg === undefined) return this.drop('malformed')
     if (msg.t !== 'reply') return this.drop('unexpected-type')
     const slash = from.indexOf('/')
     const replica = this.group.members.find((m) => m.id === from)

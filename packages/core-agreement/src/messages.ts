@@ -402,6 +402,16 @@ function readMessage(m: ValueMap, limits: MessageLimits): Message {
   }
 }
 
+/** Decodes a message from the network: undefined for anything malformed (the caller counts the drop). */
+export function tryDecodeMessage(bytes: Uint8Array, limits: MessageLimits): Message | undefined {
+  try {
+    return decodeMessage(bytes, limits)
+  } catch (err) {
+    if (err instanceof DecodeError) return undefined
+    throw err
+  }
+}
+
 /** Decodes and shape-checks one message; throws DecodeError for anything malformed. */
 export function decodeMessage(bytes: Uint8Array, limits: MessageLimits): Message {
   return readMessage(asMap(decode(bytes, limits.maxMessageBytes), 'message'), limits)

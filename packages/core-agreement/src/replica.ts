@@ -51,7 +51,7 @@ import {
   checkpointStatement,
   executedStatement,
   type Executed,
-  decodeMessage,
+  tryDecodeMessage,
   prePrepareStatement,
   prepareStatement,
   requestDigest,
@@ -223,13 +223,8 @@ export class Replica {
    */
   step(from: string, bytes: Uint8Array, now?: number): void {
     if (now !== undefined && now > this.now) this.now = now
-    let msg: Message
-    try {
-      msg = decodeMessage(bytes, this.config.limits)
-    } catch (err) {
-      if (err instanceof DecodeError) return this.drop('malformed')
-      throw err
-    }
+    const msg = tryDecodeMessage(bytes, this.config.limits)
+    if (msg === undefined) return this.drop('malformed')
     this.count(`received.${msg.t}`)
     const sender = this.membership.member(from)
     const fromReplica = sender !== undefined && sender.group === this.group.name ? sender.index : undefined
