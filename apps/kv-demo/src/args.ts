@@ -8,9 +8,16 @@ export class UsageError extends Error {
   override readonly name = 'UsageError'
 }
 
+export const DEFAULT_CHAOS_SECONDS = 180
+/** Long enough for each group's first fault slot to fit an episode of any kind. */
+export const MIN_CHAOS_SECONDS = 20
+export const MAX_SEED = 0xffff_ffff
+
 export const USAGE = `usage:
   kv-demo [demo] [options]        run the demo to completion and print a summary
   kv-demo up [options]            start the cluster (and the workload if --ops > 0), keep it running until Ctrl-C
+  kv-demo chaos [options]         the workload under random crashes, partitions and pauses, then a
+                                  crash of every replica and a restart from disk; checks every invariant
   kv-demo status [--data-dir DIR] [--json]
   kv-demo get KEY [--data-dir DIR] [--json]
   kv-demo put KEY VALUE [--data-dir DIR] [--json]
@@ -36,6 +43,11 @@ demo and up options:
   --lanes N            concurrent transfer workflows of the bank (1..8); default 4
   --keep               keep the temporary data folder (its path is printed)
 
+chaos options:
+  --duration SECONDS   how long the workload runs under faults (${MIN_CHAOS_SECONDS}..86400); default ${DEFAULT_CHAOS_SECONDS}
+  --seed N             the fault schedule's seed (0..4294967295); default random, printed (replays the schedule)
+  --servers N, --clients N, --lanes N, --data-dir DIR, --keep, --json   as for demo
+
 client commands find the cluster through --data-dir DIR, else $BFTRC_KV_DEMO_DIR, else the folder
 of the last \`kv-demo up\`.`
 
@@ -43,20 +55,33 @@ export type FaultSpec =
   | { readonly kind: 'crash' | 'restart'; readonly replica: string; readonly at: number; readonly text: string }
   | { readonly kind: 'byzantine'; readonly replica: string; readonly behaviour: BehaviourName; readonly text: string }
 
-export interface DemoOptions {
-  readonly command: 'demo' | 'up'
+/** The options demo, up and chaos share. */
+export interface ClusterOptions {
   readonly servers: number
   readonly clients: number
   /** Whether --servers/--clients were given (a reused data dir must then match). */
   readonly explicitSizes: boolean
-  readonly ops: number
   readonly dataDir: string | undefined
-  readonly faults: readonly FaultSpec[]
   readonly json: boolean
+  /** Concurrent transfer workflows of the bank (fixed at its first run). */
+  readonly lanes: number
+}
+
+export interface ChaosOptions extends ClusterOptions {
+  readonly command: 'chaos'
+  readonly keep: boolean
+  readonly durationSeconds: number
+  /** undefined: drawn at random when the run starts (and printed). */
+  readonly seed: number | undefined
+}
+
+export interface DemoOptions extends ClusterOptions {
+  readonly command: 'demo' | 'up'
+  readonly ops: number
+  readonly faults: readonly FaultSpec[]
   readonly timeoutSeconds: number
   readonly dashboardPort: number | undefined
   readonly dashboard: boolean
-  readonly lanes: number
   readonly keep: boolean
 }
 
@@ -70,6 +95,7 @@ export type ClientCommand =
 export type Parsed =
   | { readonly command: 'help' }
   | DemoOptions
+  | ChaosOptions
   | ({ readonly dataDir: string | undefined; readonly json: boolean } & ClientCommand)
   | { readonly command: 'status'; readonly dataDir: string | undefined; readonly json: boolean }
 
@@ -77,12 +103,13 @@ export const GROUP_SIZES = [4, 7, 10, 13, 16] as const
 export const KV_GROUP = 'kv'
 export const BANK_GROUP = 'bank'
 
-const VALUE_OPTIONS = new Set(['--servers', '--clients', '--ops', '--data-dir', '--fault', '--timeout', '--dashboard-port', '--lanes', '--limit', '--expect', '--value'])
+const VALUE_OPTIONS = new Set(['--servers', '--clients', '--ops', '--data-dir', '--fault', '--timeout', '--dashboard-port', '--lanes', '--limit', '--expect', '--value', '--duration', '--seed'])
 const FLAG_OPTIONS = new Set(['--json', '--no-dashboard', '--keep', '--expect-absent', '--delete', '--help', '-h'])
 
 const ALLOWED: Record<string, readonly string[]> = {
   demo: ['--servers', '--clients', '--ops', '--data-dir', '--fault', '--json', '--timeout', '--dashboard-port', '--no-dashboard', '--lanes', '--keep'],
   up: ['--servers', '--clients', '--ops', '--data-dir', '--fault', '--json', '--timeout', '--dashboard-port', '--no-dashboard', '--lanes'],
+  chaos: ['--servers', '--clients', '--data-dir', '--json', '--lanes', '--keep', '--duration', '--seed'],
   status: ['--data-dir', '--json'],
   get: ['--data-dir', '--json'],
   put: ['--data-dir', '--json'],
@@ -228,20 +255,41 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
   }
   const one = (name: string) => options.get(name)?.[0]
   const json = options.has('--json')
-  const dataDir = one('--data-dir') ?? (command === 'demo' || command === 'up' ? undefined : env.BFTRC_KV_DEMO_DIR)
+  const dataDir = one('--data-dir') ?? (command === 'demo' || command === 'up' || command === 'chaos' ? undefined : env.BFTRC_KV_DEMO_DIR)
   if (dataDir === '') throw new UsageError('--data-dir: empty path')
   const noArgs = (n: number) => {
     if (args.length > n) throw new UsageError(`${command}: unexpected argument "${args[n]}"`)
+  }
+  const servers = one('--servers') === undefined ? 4 : groupSize(one('--servers') as string, '--servers')
+  const clients = one('--clients') === undefined ? 4 : groupSize(one('--clients') as string, '--clients')
+  // What demo, up and chaos share: the cluster and the workload's lanes.
+  const cluster: ClusterOptions = {
+    servers,
+    clients,
+    explicitSizes: options.has('--servers') || options.has('--clients'),
+    dataDir,
+    json,
+    lanes: one('--lanes') === undefined ? 4 : wholeNumber(one('--lanes') as string, '--lanes', 1, 8),
   }
   switch (command) {
     case 'help':
       noArgs(0)
       return { command: 'help' }
+    case 'chaos': {
+      noArgs(0)
+      const durationText = one('--duration')
+      const seedText = one('--seed')
+      return {
+        command,
+        ...cluster,
+        keep: options.has('--keep'),
+        durationSeconds: durationText === undefined ? DEFAULT_CHAOS_SECONDS : wholeNumber(durationText, '--duration', MIN_CHAOS_SECONDS, 86_400),
+        seed: seedText === undefined ? undefined : wholeNumber(seedText, '--seed', 0, MAX_SEED),
+      }
+    }
     case 'demo':
     case 'up': {
       noArgs(0)
-      const servers = one('--servers') === undefined ? 4 : groupSize(one('--servers') as string, '--servers')
-      const clients = one('--clients') === undefined ? 4 : groupSize(one('--clients') as string, '--clients')
       const ops = one('--ops') === undefined ? (command === 'up' ? 0 : 30) : wholeNumber(one('--ops') as string, '--ops', 0, 1_000_000)
       const sizes = { kv: servers, bank: clients }
       const faults = (options.get('--fault') ?? []).map((s) => parseFault(s, sizes))
@@ -251,20 +299,14 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
       const portText = one('--dashboard-port')
       if (portText !== undefined && options.has('--no-dashboard')) throw new UsageError('--dashboard-port and --no-dashboard contradict each other')
       const dashboardPort = portText === undefined ? undefined : wholeNumber(portText, '--dashboard-port', 0, 65535)
-      const lanes = one('--lanes') === undefined ? 4 : wholeNumber(one('--lanes') as string, '--lanes', 1, 8)
       return {
         command,
-        servers,
-        clients,
-        explicitSizes: options.has('--servers') || options.has('--clients'),
+        ...cluster,
         ops,
-        dataDir,
         faults,
-        json,
         timeoutSeconds,
         dashboardPort,
         dashboard: !options.has('--no-dashboard'),
-        lanes,
         keep: options.has('--keep'),
       }
     }

@@ -20,9 +20,12 @@
  * `bank/` and counts acknowledged values that are missing or different: `lostAcknowledgedWrites`.
  *
  * Driven by plain-client requests (ordered, so every replica starts the same work at the same
- * point): `{ op: 'run', transfers, lanes?, accountsPerLane? }` adds transfers to the target;
- * `{ op: 'report' }` answers the full report (the supervisor's source of truth, vouched for by
- * f+1 replicas). Read-only `{ op: 'progress' }` answers a short summary.
+ * point): `{ op: 'run', transfers, lanes?, accountsPerLane?, chunk? }` adds transfers to the
+ * target (the optional fields fix the bank's configuration at its first run); `{ op: 'stop' }`
+ * gives up the transfers not yet handed to a lane (a lane is handed at most two workflow
+ * incarnations' worth, 2 × chunk, at a time, so a stop takes effect within that); `{ op:
+ * 'report' }` answers the full report (the supervisor's source of truth, vouched for by f+1
+ * replicas). Read-only `{ op: 'progress' }` answers a short summary.
  *
  * Everything here is deterministic: randomness from the workflow context, time from the agreed
  * batch stamps, state (with the workflows' recorded histories) in the snapshot.
@@ -51,6 +54,7 @@ export interface BankConfig {
 export const DEFAULT_BANK_CONFIG: BankConfig = { lanes: 4, accountsPerLane: 4, initialBalance: 1000, auditIntervalMs: 500, logRing: 16, maxAmount: 50, chunk: 16 }
 export const MAX_LANES = 8
 export const MAX_ACCOUNTS_PER_LANE = 16
+export const MAX_CHUNK = 64
 const MAX_FAILURES_KEPT = 10
 const MAX_CAS_RETRIES = 8
 
@@ -345,14 +349,17 @@ export class BankApp implements GroupApp {
     }
     if (m.op === 'report') return this.encodeReport()
     if (m.op === 'progress') return encode(this.progress() as unknown as ValueMap)
-    if (m.op !== 'run') return encode({ ok: false, error: `unknown request ${JSON.stringify(m.op)} (run, report, progress)` })
+    if (m.op === 'stop') return this.stop(ctx)
+    if (m.op !== 'run') return encode({ ok: false, error: `unknown request ${JSON.stringify(m.op)} (run, stop, report, progress)` })
     try {
       const transfers = asUint(m.transfers, 'transfers', 10_000_000)
       if (this.config === undefined) {
         const lanes = m.lanes === undefined ? DEFAULT_BANK_CONFIG.lanes : asUint(m.lanes, 'lanes', MAX_LANES)
         const accountsPerLane = m.accountsPerLane === undefined ? DEFAULT_BANK_CONFIG.accountsPerLane : asUint(m.accountsPerLane, 'accountsPerLane', MAX_ACCOUNTS_PER_LANE)
+        const chunk = m.chunk === undefined ? DEFAULT_BANK_CONFIG.chunk : asUint(m.chunk, 'chunk', MAX_CHUNK)
         if (lanes < 1 || accountsPerLane < 2) return encode({ ok: false, error: 'at least 1 lane of 2 accounts' })
-        this.config = { ...DEFAULT_BANK_CONFIG, lanes, accountsPerLane }
+        if (chunk < 1) return encode({ ok: false, error: 'chunk: at least 1 transfer per workflow incarnation' })
+        this.config = { ...DEFAULT_BANK_CONFIG, lanes, accountsPerLane, chunk }
         this.nextTx = Array.from({ length: lanes }, () => 1)
         this.laneWorkflows = Array.from({ length: lanes }, () => 0)
       }
@@ -374,6 +381,14 @@ export class BankApp implements GroupApp {
     }
   }
 
+  /** Gives up the transfers not yet handed to a lane; the ones in flight complete. */
+  private stop(ctx: AppContext): Uint8Array {
+    const dropped = this.target - this.assigned
+    this.target = this.assigned
+    this.maybeFinish(ctx)
+    return encode({ ok: true, target: this.target, completed: this.completed, dropped, phase: this.phase })
+  }
+
   onQuery(_client: string, _op: Uint8Array): Uint8Array {
     return encode(this.progress() as unknown as ValueMap)
   }
@@ -392,11 +407,15 @@ export class BankApp implements GroupApp {
     return Array.from({ length: c.accountsPerLane }, (_, i) => accountKey(lane, i))
   }
 
-  /** Hands the transfers not yet assigned to idle lanes, split evenly. */
+  /**
+   * Hands the transfers not yet assigned to idle lanes, split evenly, at most two incarnations'
+   * worth (2 × chunk) to a lane at a time: the rest waits for the next lane to finish, so a
+   * `stop` request can still give it up.
+   */
   private startLanes(ctx: AppContext): void {
     const c = this.config as BankConfig
     const idle = this.laneWorkflows.map((id, lane) => (id === 0 ? lane : -1)).filter((l) => l >= 0)
-    let left = this.target - this.assigned
+    let left = Math.min(this.target - this.assigned, idle.length * 2 * c.chunk)
     if (left <= 0 || idle.length === 0) return
     const share = Math.floor(left / idle.length)
     let extra = left % idle.length

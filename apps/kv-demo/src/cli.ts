@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `kv-demo` executable: see main.ts, and `kv-demo help`. */
-import type { Io } from './demo.js'
+import type { Io } from './session.js'
 import { main } from './main.js'
 
 const io: Io = {

@@ -11,28 +11,21 @@
  *  - agreement: every correct replica of each group ends at the same sequence number with the
  *    same state digest (from the final status each replica writes when it stops).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { ClientHost } from '@bftrc/client-agreement/node-host'
-import { type Membership, decode, encode, parseKeyFile } from '@bftrc/crypto'
-import { createLibp2pTransport } from '@bftrc/libp2p-transport'
+import { join } from 'node:path'
+import type { ClientHost } from '@bftrc/client-agreement/node-host'
+import { type Membership, decode, encode } from '@bftrc/crypto'
 import { BANK_GROUP, type DemoOptions, KV_GROUP, UsageError, checkFaults } from './args.js'
-import { ACCOUNT_PREFIX, BANK_PREFIX, type BankReport, parseAccount } from './bank-app.js'
+import { BANK_PREFIX, type BankReport } from './bank-app.js'
 import type { BehaviourName } from './byzantine.js'
-import { DataDirError, prepareDataDir } from './cluster.js'
 import { type Dashboard, type DashboardState, startDashboard } from './dashboard.js'
-import { keyFile } from './files.js'
-import { type KvEntry, decodeKvResult, kv } from './kv-app.js'
-import { CLIENT_CONFIG, SUPERVISOR_ID } from './settings.js'
+import type { KvEntry } from './kv-app.js'
+import { type Io, closeDataDir, eventPrinter, openDataDir, startSupervisorClient, trapInterrupts } from './session.js'
 import { type ReplicaStatusJson, healthOf } from './status.js'
-import { Supervisor, sleep } from './supervisor.js'
+import { Supervisor } from './supervisor.js'
+import { type GroupSummary, badMessagesSeen, bankFinished, checkAcknowledgedWrites, faultsSeen, groupSummaries, latestBankProgress, readBankReport, reportProblems, scanAll, waitForAgreement } from './verify.js'
 
-export interface Io {
-  readonly stdout: (text: string) => void
-  readonly stderr: (text: string) => void
-  readonly isTTY: boolean
-}
 
 export const CURRENT_POINTER = join(tmpdir(), 'bftrc-kv-demo.current')
 
@@ -43,24 +36,6 @@ interface FaultRun {
   readonly at: number | undefined
   status: 'scheduled' | 'applied' | 'active'
   appliedAt: number | undefined
-}
-
-export interface GroupSummary {
-  readonly f: number
-  readonly n: number
-  readonly agree: boolean
-  readonly digest: string | null
-  readonly lastExecuted: number | null
-  readonly view: number
-  readonly replicas: ReadonlyArray<{
-    readonly id: string
-    readonly role: string
-    readonly end: string
-    readonly restarts: number
-    readonly lastExecuted: number | null
-    readonly view: number | null
-    readonly digest: string | null
-  }>
 }
 
 export interface Summary {
@@ -92,22 +67,11 @@ function num(v: unknown): number {
 }
 
 export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
-  const useTemp = opts.dataDir === undefined
-  const root = useTemp ? mkdtempSync(join(tmpdir(), 'kv-demo-')) : resolve(opts.dataDir as string)
   const sizes = { kv: opts.servers, bank: opts.clients }
   for (const w of checkFaults(opts.faults, sizes)) io.stderr(`kv-demo: warning: ${w}\n`)
-  let cluster: Awaited<ReturnType<typeof prepareDataDir>>
-  try {
-    cluster = await prepareDataDir(root, { servers: opts.servers, clients: opts.clients, explicit: opts.explicitSizes })
-  } catch (err) {
-    if (useTemp) rmSync(root, { recursive: true, force: true })
-    if (err instanceof UsageError) throw err
-    if (err instanceof DataDirError) {
-      io.stderr(`kv-demo: ${err.message}\n`)
-      return 1
-    }
-    throw err
-  }
+  const dir = await openDataDir(opts, io)
+  if (typeof dir === 'number') return dir
+  const { root, useTemp, cluster } = dir
   const membership = cluster.membership
   const kvGroup = membership.group(KV_GROUP)!
   const bankGroup = membership.group(BANK_GROUP)!
@@ -122,10 +86,7 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
   let progress: Record<string, unknown> = {}
   const problems: string[] = []
   const quiet = opts.json && !io.isTTY
-  const sup = new Supervisor(cluster.layout, membership, byzantine, (e) => {
-    if (io.isTTY) io.stderr('\r\x1b[2K')
-    if (!quiet) io.stderr(`[${((e.at - started) / 1000).toFixed(1)}s] ${e.text}\n`)
-  })
+  const sup = new Supervisor(cluster.layout, membership, byzantine, eventPrinter(io, started, quiet))
 
   const groupView = (name: string) => {
     const views = sup.slots.filter((s) => s.group === name && s.status !== undefined && s.byzantine === undefined).map((s) => (s.status as ReplicaStatusJson).view)
@@ -173,17 +134,10 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
 
   let interrupted = false
   let wake: () => void = () => undefined
-  const onSignal = () => {
-    if (interrupted) {
-      // Second Ctrl-C: stop at once.
-      sup.killAll()
-      process.exit(130)
-    }
+  const untrap = trapInterrupts(sup, () => {
     interrupted = true
     wake()
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  })
 
   let dashboard: Dashboard | undefined
   let client: ClientHost | undefined
@@ -221,18 +175,12 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
   }
 
   const bankProgress = () => {
-    // What f+1 correct-looking bank replicas report; the furthest of them for display.
-    const reports = sup.slots.filter((s) => s.group === BANK_GROUP && s.state === 'up' && s.byzantine === undefined && s.status?.appSummary !== undefined).map((s) => s.status!.appSummary as Record<string, unknown>)
-    if (reports.length === 0) return
-    reports.sort((a, b) => num(b.completed) - num(a.completed))
-    const best = reports[0] as Record<string, unknown>
+    const best = latestBankProgress(sup)
+    if (best === undefined) return
     const inFlight = Math.max(0, ...sup.slots.filter((s) => s.group === BANK_GROUP && s.status !== undefined).map((s) => s.status!.sizes.outstanding ?? 0))
     progress = { ...best, inFlight, badMessagesRefused: badMessagesSeen(sup) }
   }
-  const bankDone = () => {
-    const done = sup.slots.filter((s) => s.group === BANK_GROUP && s.state === 'up' && s.byzantine === undefined && s.status?.appSummary?.phase === 'done' && s.status.appSummary.target === target)
-    return done.length >= bankGroup.weakQuorum
-  }
+  const bankDone = () => bankFinished(sup, target)
 
   let exitCode = 1
   let completedBefore = 0
@@ -253,9 +201,7 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
     if (dashboard !== undefined && opts.command === 'up') say(`dashboard: ${dashboard.url}\n`)
     await sup.startAll(90_000)
     const upAt = Date.now()
-    const { keyPair } = parseKeyFile(readFileSync(keyFile(cluster.layout, SUPERVISOR_ID), 'utf8'))
-    client = new ClientHost({ membership, id: SUPERVISOR_ID, keyPair, transport: createLibp2pTransport({ membership, keyPair }), clientConfig: CLIENT_CONFIG })
-    await client.start()
+    client = await startSupervisorClient(cluster.layout, membership)
     if (opts.command === 'up') {
       writeFileSync(CURRENT_POINTER, `${root}\n`)
       say(`cluster up: data ${root}\n  try: kv-demo status --data-dir ${root}\n       kv-demo scan bank/acct/ --data-dir ${root}\n  Ctrl-C stops it\n`)
@@ -325,8 +271,7 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
     const verifyMs = interrupted && opts.command === 'demo' ? 5_000 : 20_000
     if (sup.failures.length === 0) {
       try {
-        const rep = decode((await client.invoke(BANK_GROUP, encode({ op: 'report' }), { timeoutMs: verifyMs })).result) as Record<string, unknown>
-        report = JSON.parse(String(rep.report)) as BankReport
+        report = await readBankReport(client, verifyMs)
       } catch (err) {
         problems.push(`could not read the bank's report: ${(err as Error).message}`)
       }
@@ -361,8 +306,7 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
     return 1
   } finally {
     for (const t of timers) clearTimeout(t)
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    untrap()
     if (client !== undefined) await client.stop().catch(() => undefined)
     if (sup.slots.some((s) => s.proc !== undefined)) await sup.stopAll(5_000)
     if (dashboard !== undefined) await dashboard.close()
@@ -373,64 +317,7 @@ export async function runDemo(opts: DemoOptions, io: Io): Promise<number> {
         // no pointer
       }
     }
-    if (useTemp && !opts.keep) rmSync(root, { recursive: true, force: true })
-    else if (useTemp && !quiet) io.stderr(`kv-demo: data kept in ${root}\n`)
-  }
-}
-
-/**
- * Messages the correct replicas refused as evidence of a fault: forged or wrong signatures,
- * malformed frames, equivocation, lying checkpoints and states, wrong results (not the drops a
- * busy failure-free run has too: duplicates, stale or early messages, full buffers).
- */
-const FAULT_EVIDENCE = /^dropped\.(bad-|malformed|equivocation|lying-state|impersonation|fetch-bad-chunk|undecodable-state|misaddressed|not-a-member|not-a-peer|not-a-replica|prepare-from-primary)/
-
-export function badMessagesSeen(sup: Supervisor): number {
-  let n = 0
-  for (const sl of sup.slots) {
-    if (sl.byzantine !== undefined || sl.status === undefined) continue
-    for (const counters of [sl.status.replicaCounters, sl.status.voterCounters]) {
-      for (const [k, v] of Object.entries(counters)) if (FAULT_EVIDENCE.test(k)) n += v
-    }
-  }
-  return n
-}
-
-/** Every entry under `prefix`, page by page, with ordered scans. */
-export async function scanAll(client: ClientHost, prefix: string, timeoutMs = 20_000): Promise<KvEntry[]> {
-  const out: KvEntry[] = []
-  let after: string | undefined
-  for (let page = 0; page < 10_000; page++) {
-    const r = decodeKvResult((await client.invoke(KV_GROUP, kv.scan(prefix, after, 1000), { timeoutMs })).result)
-    if (!r.ok) throw new Error(r.error)
-    if (r.op !== 'scan') throw new Error(`unexpected ${r.op} result`)
-    out.push(...r.entries)
-    if (!r.more || r.next === undefined) return out
-    after = r.next
-  }
-  throw new Error('scan did not end')
-}
-
-/** Waits until, in each group, every live correct replica has the same sequence number and digest. */
-async function waitForAgreement(sup: Supervisor, membership: Membership, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  let stableSince = 0
-  for (;;) {
-    await sup.poll()
-    let same = true
-    for (const g of membership.groups.values()) {
-      const live = sup.slots.filter((s) => s.group === g.name && s.byzantine === undefined && (s.state === 'up' || s.state === 'starting'))
-      if (live.some((s) => s.state === 'starting' || s.status === undefined)) same = false
-      const keys = new Set(live.map((s) => `${s.status?.lastExecuted}:${s.status?.stateDigest}`))
-      if (keys.size > 1) same = false
-    }
-    if (same) {
-      // Two polls in a row, so nothing was still being ordered.
-      if (stableSince !== 0 && Date.now() - stableSince >= 300) return true
-      if (stableSince === 0) stableSince = Date.now()
-    } else stableSince = 0
-    if (Date.now() > deadline) return false
-    await sleep(150)
+    closeDataDir(dir, opts.keep, quiet, io)
   }
 }
 
@@ -455,63 +342,12 @@ interface SummaryInput {
 export function summarize(x: SummaryInput): Summary {
   const problems = [...x.problems, ...x.sup.failures]
   const r = x.report
-  let lost = 0
-  let kvTotal: number | null = null
-  if (x.kvEntries !== undefined) {
-    const store = new Map(x.kvEntries.map((e) => [e[0], e[1]]))
-    kvTotal = x.kvEntries.filter((e) => e[0].startsWith(ACCOUNT_PREFIX)).reduce((sum, e) => sum + (parseAccount(e[1])?.balance ?? 0), 0)
-    if (r !== undefined) {
-      if ((r as { expectedOmitted?: boolean }).expectedOmitted === true) lost = r.final?.lost ?? 0
-      else for (const [k, v] of r.expected) if (store.get(k) !== v) lost++
-    }
-  }
+  const writes = checkAcknowledgedWrites(r, x.kvEntries)
   if (!x.verified) problems.push(`not verified: the workload did not end (${r === undefined ? 'no report' : `${r.completed - x.completedBefore} of ${x.opts.ops} transfers`})`)
-  if (r !== undefined) {
-    // Audits run during the workload: a failed one counts whenever it happened.
-    if (r.audits.failed > 0) problems.push(`${r.audits.failed} audits failed: ${r.audits.failures.join('; ')}`)
-    if (r.broken.length > 0) problems.push(`broken transfers: ${r.broken.join('; ')}`)
-    if (r.workflowErrors.length > 0) problems.push(`workflow errors: ${r.workflowErrors.join('; ')}`)
-    if (x.verified) {
-      if (x.opts.command === 'demo' && (r.phase !== 'done' || r.completed < x.target)) problems.push(`workload incomplete: ${r.completed}/${x.target} transfers, phase ${r.phase}`)
-      if (r.final !== null && !r.final.ok) problems.push(`the bank's own final check failed (total ${r.final.total}, ${r.final.lost} lost)`)
-      if (kvTotal !== null && r.config !== null && kvTotal !== r.expectedTotal) problems.push(`accounts total ${kvTotal} in the KV ≠ ${r.expectedTotal}`)
-    }
-  } else if (x.verified && (x.opts.command === 'demo' || x.target > 0)) problems.push('no bank report')
-  if (x.verified && lost > 0) problems.push(`${lost} acknowledged writes lost`)
+  problems.push(...reportProblems(r, writes, { verified: x.verified, requireReport: x.opts.command === 'demo' || x.target > 0, target: x.opts.command === 'demo' ? x.target : undefined }))
   for (const f of x.faults) if (f.status === 'scheduled') problems.push(`fault ${f.text} was not applied`)
-
-  const groups: Record<string, GroupSummary> = {}
-  for (const g of x.membership.groups.values()) {
-    const slots = x.sup.slots.filter((s) => s.group === g.name)
-    const replicas = slots.map((s) => {
-      const fin = x.sup.finalStatus(s.id)
-      const end = s.state === 'crashed' ? 'crashed' : s.state === 'died' ? 'died' : fin !== undefined ? 'stopped' : 'no final status'
-      return { id: s.id, role: s.byzantine === undefined ? 'correct' : `byzantine:${s.byzantine}`, end, restarts: s.restarts, lastExecuted: fin?.lastExecuted ?? null, view: fin?.view ?? null, digest: fin?.stateDigest ?? null }
-    })
-    const correct = replicas.filter((p) => p.role === 'correct' && p.end !== 'crashed')
-    const keys = new Set(correct.map((p) => `${p.lastExecuted}:${p.digest}`))
-    const agree = correct.length > 0 && correct.every((p) => p.digest !== null) && keys.size === 1
-    if (!agree && x.verified) problems.push(`group ${g.name}: correct replicas ended in different states (${correct.map((p) => `${p.id}@${p.lastExecuted}:${p.digest?.slice(0, 8)}`).join(', ')})`)
-    const first = correct.find((p) => p.digest !== null)
-    groups[g.name] = {
-      f: g.f,
-      n: g.n,
-      agree,
-      digest: agree ? (first?.digest ?? null) : null,
-      lastExecuted: agree ? (first?.lastExecuted ?? null) : null,
-      view: Math.max(0, ...replicas.filter((p) => p.role === 'correct').map((p) => p.view ?? 0)),
-      replicas,
-    }
-  }
-  let refused = 0
-  let transfers = 0
-  for (const sl of x.sup.slots) {
-    if (sl.byzantine !== undefined) continue
-    const fin = x.sup.finalStatus(sl.id) ?? sl.status
-    if (fin === undefined) continue
-    transfers += fin.counters.stateTransfers
-    for (const counters of [fin.replicaCounters, fin.voterCounters]) for (const [k, v] of Object.entries(counters)) if (FAULT_EVIDENCE.test(k)) refused += v
-  }
+  const { groups, problems: disagreements } = groupSummaries(x.sup, x.membership)
+  if (x.verified) problems.push(...disagreements)
   const bankLatency = x.sup.slots.filter((s) => s.group === BANK_GROUP && s.byzantine === undefined && s.status !== undefined).map((s) => s.status!.callLatency)
   const lat = bankLatency.sort((a, b) => b.samples - a.samples)[0]
   const ops = r === undefined ? 0 : r.completed - x.completedBefore
@@ -521,16 +357,16 @@ export function summarize(x: SummaryInput): Summary {
     ops,
     opsRequested: x.opts.ops,
     acknowledgedWrites: r?.ackedWrites ?? 0,
-    lostAcknowledgedWrites: lost,
+    lostAcknowledgedWrites: writes.lost,
     audits: { runs: r?.audits.runs ?? 0, ok: r?.audits.ok ?? 0, failed: r?.audits.failed ?? 0, failures: r?.audits.failures ?? [] },
-    totals: { expected: r?.expectedTotal ?? null, kv: kvTotal, bankFinal: r?.final?.total ?? null },
+    totals: { expected: r?.expectedTotal ?? null, kv: writes.kvTotal, bankFinal: r?.final?.total ?? null },
     calls: { sync: r?.syncCalls ?? 0, async: r?.asyncCalls ?? 0, latencyMsP50: lat === undefined || lat.samples === 0 ? null : lat.p50, latencyMsP99: lat === undefined || lat.samples === 0 ? null : lat.p99 },
     durationSeconds: Math.round(x.durationSeconds * 10) / 10,
     transfersPerSecond: x.durationSeconds > 0 ? Math.round((ops / x.durationSeconds) * 100) / 100 : 0,
     timings: x.timings,
     groups,
     faults: x.faults.map((f) => ({ spec: f.text, applied: f.status !== 'scheduled', atSeconds: f.appliedAt === undefined ? null : Math.round(f.appliedAt * 10) / 10 })),
-    faultsSeen: { badMessagesRefused: refused, viewChanges: Object.values(groups).reduce((n, g) => n + g.view, 0), stateTransfers: transfers },
+    faultsSeen: faultsSeen(x.sup, groups),
     problems,
     dataDir: x.useTemp && !x.opts.keep ? null : x.root,
   }

@@ -5,7 +5,9 @@
  */
 import { USAGE, UsageError, parseArgs } from './args.js'
 import { runClientCommand, runStatus } from './client.js'
-import { type Io, runDemo } from './demo.js'
+import { runChaos } from './chaos.js'
+import { runDemo } from './demo.js'
+import type { Io } from './session.js'
 
 export async function main(argv: readonly string[], io: Io, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
   try {
@@ -17,6 +19,8 @@ export async function main(argv: readonly string[], io: Io, env: Readonly<Record
       case 'demo':
       case 'up':
         return await runDemo(parsed, io)
+      case 'chaos':
+        return await runChaos(parsed, io)
       case 'status':
         return await runStatus(parsed.dataDir, parsed.json, io)
       default:

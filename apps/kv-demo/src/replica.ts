@@ -8,7 +8,8 @@
  *
  * It opens its LevelDB folder (restarting from it when it holds state), runs a Voter with the KV
  * or bank application over libp2p on the addresses of the config, and serves its status as JSON
- * on a control port (http://127.0.0.1:<port>/status), which it writes to `<run-dir>/<id>.json`.
+ * on a control port (http://127.0.0.1:<port>/status, control.ts; `POST /partition` cuts it off
+ * from the other replicas), which it writes to `<run-dir>/<id>.json`.
  * On SIGTERM or SIGINT it stops cleanly and writes its final status to `<run-dir>/<id>.final.json`.
  * Exit codes: 0 stopped, 1 a fatal error (storage, config, key), 2 bad arguments.
  */
@@ -22,8 +23,10 @@ import { Membership, parseKeyFile } from '@bftrc/crypto'
 import { createLibp2pTransport } from '@bftrc/libp2p-transport'
 import { BankApp } from './bank-app.js'
 import { BEHAVIOURS, type BehaviourName, behaviour, isBehaviour } from './byzantine.js'
+import { controlHandler } from './control.js'
 import { label, writeFileAtomic } from './files.js'
 import { KvApp } from './kv-app.js'
+import { PartitionableTransport } from './partition.js'
 import { VOTER_CONFIG } from './settings.js'
 
 class UsageError extends Error {}
@@ -85,6 +88,7 @@ async function main(): Promise<number> {
   const app: GroupApp & { summary?: () => unknown } = appName === 'kv' ? new KvApp() : new BankApp()
   mkdirSync(args.dataDir, { recursive: true })
   const transport = createLibp2pTransport({ membership, keyPair, onError: (err, context) => log(id, `transport ${context}: ${(err as Error).message ?? err}`) })
+  const network = new PartitionableTransport(transport, (peer) => peer !== id && membership.member(peer) !== undefined)
   let stopping: Promise<void> | undefined
   const { host, restored } = await openVoterHost({
     membership,
@@ -92,7 +96,7 @@ async function main(): Promise<number> {
     keyPair,
     app,
     dataDir: args.dataDir,
-    transport,
+    transport: network,
     config: VOTER_CONFIG,
     ...outboundHook(args.byzantine !== undefined ? behaviour(args.byzantine, { self: id, group: member.group, keyPair }) : undefined, id),
     ...(process.env.KV_DEMO_TRACE === '1'
@@ -126,22 +130,19 @@ async function main(): Promise<number> {
     const s = host.status()
     const appSummary = app instanceof KvApp ? { ...app.summary(), contentDigest: app.contentDigest() } : app instanceof BankApp ? app.progress() : undefined
     const cpu = process.cpuUsage()
-    return { ...s, pid: process.pid, byzantine: args.byzantine ?? null, restored, app: appName, appSummary, cpuMs: Math.round((cpu.user + cpu.system) / 1000), rssBytes: process.memoryUsage.rss() }
+    return { ...s, pid: process.pid, byzantine: args.byzantine ?? null, restored, app: appName, appSummary, partition: network.status(), cpuMs: Math.round((cpu.user + cpu.system) / 1000), rssBytes: process.memoryUsage.rss() }
   }
-  const server: Server = createServer((req, res) => {
-    if (req.method === 'GET' && (req.url === '/status' || req.url === '/')) {
-      let body: string
-      try {
-        body = JSON.stringify(summary())
-      } catch (err) {
-        res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err))
-        return
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(body)
-      return
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /status\n')
-  })
+  const server: Server = createServer(
+    controlHandler({
+      status: summary,
+      partition: (on) => {
+        const before = network.status().partitioned
+        const after = network.set(on)
+        if (before !== on) log(id, on ? 'partitioned: dropping every frame to and from other replicas' : `partition healed (${after.droppedIn} frames dropped in, ${after.droppedOut} out so far)`)
+        return after
+      },
+    }),
+  )
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(0, '127.0.0.1', () => resolve())

@@ -1,5 +1,6 @@
 /** What a replica's control endpoint (`GET /status`) and its final file hold, and how to read it. */
 import type { VoterHostStatus } from '@bftrc/client-agreement/node-host'
+import type { PartitionStatus } from './partition.js'
 
 export interface ReplicaStatusJson extends VoterHostStatus {
   readonly pid: number
@@ -7,6 +8,8 @@ export interface ReplicaStatusJson extends VoterHostStatus {
   readonly restored: boolean
   readonly app: 'kv' | 'bank'
   readonly appSummary: Record<string, unknown> | undefined
+  /** The transport-level partition switch (POST /partition). */
+  readonly partition: PartitionStatus
   /** CPU time the process used so far (user + system), and its resident memory. */
   readonly cpuMs: number
   readonly rssBytes: number

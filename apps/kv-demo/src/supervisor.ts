@@ -1,7 +1,8 @@
 /**
  * Starts every replica as its own OS process (`node dist/replica.js …`), watches them through
- * their control endpoints, crashes (SIGKILL) and restarts them on request, and stops them
- * cleanly (SIGTERM, then SIGKILL after a grace period).
+ * their control endpoints, crashes (SIGKILL) and restarts them on request, pauses them
+ * (SIGSTOP/SIGCONT), partitions them (their control endpoint's `POST /partition`), and stops
+ * them cleanly (SIGTERM, then SIGKILL after a grace period).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs'
@@ -9,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import type { Membership } from '@bftrc/crypto'
 import type { BehaviourName } from './byzantine.js'
 import { type DataLayout, finalFile, keyFile, logFile, replicaDir, runFile } from './files.js'
+import type { PartitionStatus } from './partition.js'
 import { type ReplicaStatusJson, type RunFile, fetchStatus } from './status.js'
 
 export type SlotState = 'starting' | 'up' | 'crashed' | 'stopping' | 'stopped' | 'died'
@@ -30,6 +32,10 @@ export interface ReplicaSlot {
   /** We killed it (crash fault or stop): its exit is no failure. */
   expectedExit: boolean
   startedAt: number
+  /** Stopped with SIGSTOP (not polled until SIGCONT). */
+  paused: boolean
+  /** Cut off from the other replicas by its control endpoint. */
+  partitioned: boolean
 }
 
 export interface SupervisorEvent {
@@ -69,6 +75,8 @@ export class Supervisor {
           exit: undefined,
           expectedExit: false,
           startedAt: 0,
+          paused: false,
+          partitioned: false,
         })
       }
     }
@@ -120,6 +128,8 @@ export class Supervisor {
     slot.exit = undefined
     slot.expectedExit = false
     slot.startedAt = Date.now()
+    slot.paused = false
+    slot.partitioned = false
     proc.once('exit', (code, signal) => {
       const how = signal !== null ? `killed by ${signal}` : `exited with code ${code}`
       slot.exit = how
@@ -166,7 +176,7 @@ export class Supervisor {
   async poll(): Promise<void> {
     await Promise.all(
       this.slots.map(async (slot) => {
-        if (slot.state !== 'starting' && slot.state !== 'up') return
+        if ((slot.state !== 'starting' && slot.state !== 'up') || slot.paused) return
         if (slot.controlPort === undefined) {
           const path = runFile(this.layout, slot.id)
           if (!existsSync(path)) return
@@ -204,22 +214,86 @@ export class Supervisor {
     this.event(`${id} crashed (SIGKILL)`)
   }
 
-  /** Starts a crashed replica again from its folder. */
-  restart(id: string): void {
+  /**
+   * Starts a crashed replica again from its folder; resolves once the new process is spawned.
+   * It ticks after `waitPeersMs` even if a peer is unreachable: short when the rest of its group
+   * is running, long when the whole cluster restarts at once.
+   */
+  restart(id: string, waitPeersMs = 3_000): Promise<void> {
     const slot = this.slot(id)
     if (slot.state !== 'crashed' && slot.state !== 'died') {
       this.event(`restart ${id}: it is ${slot.state}, nothing to do`)
-      return
+      return Promise.resolve()
     }
     const start = () => {
       slot.restarts++
-      // The rest of the group is running: tick soon, even if a peer is down.
-      this.spawnOne(slot, 3_000)
+      this.spawnOne(slot, waitPeersMs)
       this.event(`${id} restarting from ${replicaDir(this.layout, id)}`)
     }
     // The killed process must be gone (its LevelDB lock released) before the new one opens the folder.
-    if (slot.proc !== undefined) slot.proc.once('exit', start)
-    else start()
+    const proc = slot.proc
+    if (proc === undefined) {
+      start()
+      return Promise.resolve()
+    }
+    return new Promise((resolve) =>
+      proc.once('exit', () => {
+        start()
+        resolve()
+      }),
+    )
+  }
+
+  /** SIGSTOP: the process keeps its sockets and state but runs nothing until `resume`. */
+  pause(id: string): boolean {
+    const slot = this.slot(id)
+    if (slot.proc === undefined || slot.state !== 'up' || slot.paused) return false
+    slot.proc.kill('SIGSTOP')
+    slot.paused = true
+    this.event(`${id} paused (SIGSTOP)`)
+    return true
+  }
+
+  /** SIGCONT after `pause`. */
+  resume(id: string): void {
+    const slot = this.slot(id)
+    if (!slot.paused) return
+    slot.paused = false
+    if (slot.proc === undefined) return
+    slot.proc.kill('SIGCONT')
+    this.event(`${id} resumed (SIGCONT)`)
+  }
+
+  /** Switches a replica's partition through its control endpoint; undefined when it does not answer. */
+  async partition(id: string, partitioned: boolean, timeoutMs = 3_000): Promise<PartitionStatus | undefined> {
+    const slot = this.slot(id)
+    if (slot.state !== 'up' || slot.controlPort === undefined || slot.paused) return undefined
+    try {
+      const res = await fetch(`http://127.0.0.1:${slot.controlPort}/partition`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ partitioned }),
+        signal: AbortSignal.timeout(timeoutMs),
+      })
+      if (!res.ok) return undefined
+      const st = (await res.json()) as PartitionStatus
+      slot.partitioned = st.partitioned
+      this.event(partitioned ? `${id} partitioned away from every other replica` : `${id} reconnected (${st.droppedIn} frames dropped in, ${st.droppedOut} out)`)
+      return st
+    } catch {
+      return undefined
+    }
+  }
+
+  /** SIGKILL every live replica at once (a power cut); they can be restarted from their folders. */
+  crashAll(): void {
+    for (const s of this.slots) {
+      if (s.proc === undefined || (s.state !== 'up' && s.state !== 'starting')) continue
+      s.expectedExit = true
+      s.state = 'crashed'
+      s.proc.kill('SIGKILL')
+    }
+    this.event('every replica crashed (SIGKILL)')
   }
 
   /** SIGTERM every live replica, SIGKILL what is left after `graceMs`. */
@@ -230,6 +304,8 @@ export class Supervisor {
       s.expectedExit = true
       s.state = 'stopping'
       s.proc?.kill('SIGTERM')
+      // A paused process handles SIGTERM only once it runs again.
+      if (s.paused) this.resume(s.id)
     }
     const timer = setTimeout(() => {
       for (const s of live) {

@@ -109,6 +109,38 @@ describe('bank workload against the KV app (deterministic harness, calls deliver
     expect(report(h)).toMatchObject({ phase: 'done', completed: 25, target: 25, final: { ok: true, lost: 0 } })
   })
 
+  it('a stop request gives up the transfers not handed to a lane; the ones in flight complete', () => {
+    const h = new Harness(4)
+    // 2 lanes, chunk 2: a lane is handed at most 4 transfers at a time.
+    expect(h.requestJson('bank', { op: 'run', transfers: 1000, lanes: 2, chunk: 2 })).toMatchObject({ ok: true, target: 1000 })
+    for (let i = 0; i < 400; i++) h.step()
+    const before = report(h)
+    expect(before.phase).toBe('running')
+    expect(before.config?.chunk).toBe(2)
+    const stop = h.requestJson('bank', { op: 'stop' })
+    expect(stop.ok).toBe(true)
+    const target = stop.target as number
+    // At most 2 lanes × 2 × chunk transfers were handed out but not completed.
+    expect(target - before.completed).toBeLessThanOrEqual(8)
+    expect(stop.dropped).toBe(1000 - target)
+    h.runUntilIdle()
+    const after = report(h)
+    expect(after).toMatchObject({ phase: 'done', target, completed: target, final: { ok: true, lost: 0 } })
+    expect(after.audits.failed).toBe(0)
+    // A later run continues from there.
+    h.request('bank', encode({ op: 'run', transfers: 3 }))
+    h.runUntilIdle()
+    expect(report(h)).toMatchObject({ phase: 'done', completed: target + 3, final: { ok: true } })
+  })
+
+  it('a stop before any run, or after the workload ended, changes nothing', () => {
+    const h = new Harness(6)
+    expect(h.requestJson('bank', { op: 'stop' })).toMatchObject({ ok: true, target: 0, dropped: 0, phase: 'idle' })
+    h.request('bank', encode({ op: 'run', transfers: 5 }))
+    h.runUntilIdle()
+    expect(h.requestJson('bank', { op: 'stop' })).toMatchObject({ ok: true, target: 5, completed: 5, dropped: 0, phase: 'done' })
+  })
+
   it('detects money created by someone else (an audit fails, the final check fails)', () => {
     const h = new Harness(5)
     h.request('bank', encode({ op: 'run', transfers: 40 }))
@@ -149,7 +181,7 @@ describe('bank workload against the KV app (deterministic harness, calls deliver
   it('refuses malformed requests without changing state', () => {
     const h = new Harness(1)
     const before = Buffer.from(h.bankX.snapshot())
-    for (const bad of [{ op: 'run' }, { op: 'run', transfers: -1 }, { op: 'run', transfers: 'x' }, { op: 'nope' }, { op: 'run', transfers: 1, lanes: 99 }]) {
+    for (const bad of [{ op: 'run' }, { op: 'run', transfers: -1 }, { op: 'run', transfers: 'x' }, { op: 'nope' }, { op: 'run', transfers: 1, lanes: 99 }, { op: 'run', transfers: 1, chunk: 0 }, { op: 'run', transfers: 1, chunk: 65 }]) {
       expect(h.requestJson('bank', bad).ok).toBe(false)
     }
     expect(h.requestJson('bank', { op: 'run', transfers: 1, lanes: 1, accountsPerLane: 1 }).ok).toBe(false)

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { UsageError, checkFaults, parseArgs, parseFault } from '../src/args.js'
 import { prepareDataDir } from '../src/cluster.js'
-import type { Io } from '../src/demo.js'
+import type { Io } from '../src/session.js'
 import { main } from '../src/main.js'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
@@ -65,6 +65,30 @@ describe('argument parsing', () => {
     expect(checkFaults(f('byzantine:kv/1=silent', 'byzantine:kv/2=forge'), { kv: 7, bank: 4 })).toEqual([])
   })
 
+  it('chaos: defaults, options, and its own usage errors', () => {
+    expect(parseArgs(['chaos'])).toEqual({ command: 'chaos', servers: 4, clients: 4, explicitSizes: false, dataDir: undefined, json: false, keep: false, lanes: 4, durationSeconds: 180, seed: undefined })
+    expect(parseArgs(['chaos', '--duration', '45', '--seed', '4294967295', '--json', '--keep', '--servers', '7', '--lanes', '2', '--data-dir', '/tmp/x'])).toMatchObject({ durationSeconds: 45, seed: 4294967295, json: true, keep: true, servers: 7, explicitSizes: true, lanes: 2, dataDir: '/tmp/x' })
+    const bad: Array<[string[], RegExp]> = [
+      [['chaos', '--duration', '19'], /--duration: expected 20..86400, got 19/],
+      [['chaos', '--duration', '1e3'], /expected a whole number/],
+      [['chaos', '--duration'], /--duration needs a value/],
+      [['chaos', '--seed', '4294967296'], /--seed: expected 0..4294967295/],
+      [['chaos', '--seed', '-1'], /unknown option -1|expected a whole number/],
+      [['chaos', '--seed', '0x10'], /expected a whole number/],
+      [['chaos', '--seed', '1', '--seed', '2'], /given more than once/],
+      [['chaos', '--fault', 'crash:kv/1@1'], /chaos has no option --fault/],
+      [['chaos', '--ops', '5'], /chaos has no option --ops/],
+      [['chaos', '--servers', '5'], /3f\+1/],
+      [['chaos', 'now'], /unexpected argument "now"/],
+      [['demo', '--duration', '30'], /demo has no option --duration/],
+      [['up', '--seed', '3'], /up has no option --seed/],
+    ]
+    for (const [argv, msg] of bad) {
+      expect(() => parseArgs(argv), argv.join(' ')).toThrow(UsageError)
+      expect(() => parseArgs(argv), argv.join(' ')).toThrow(msg)
+    }
+  })
+
   it('refuses malformed command lines with a clear message', () => {
     const bad: Array<[string[], RegExp]> = [
       [['frobnicate'], /unknown command "frobnicate"/],
@@ -104,7 +128,7 @@ describe('argument parsing', () => {
 describe('kv-demo exits non-zero with a clear error and writes nothing', () => {
   it('usage errors exit 2 and create no data folder', async () => {
     const dir = join(root, 'never-created')
-    for (const argv of [['--servers', '5', '--data-dir', dir], ['--fault', 'crash:kv/9@1', '--data-dir', dir], ['--fault', 'byzantine:kv/1=silent', '--fault', 'byzantine:kv/2=silent', '--data-dir', dir]]) {
+    for (const argv of [['--servers', '5', '--data-dir', dir], ['--fault', 'crash:kv/9@1', '--data-dir', dir], ['--fault', 'byzantine:kv/1=silent', '--fault', 'byzantine:kv/2=silent', '--data-dir', dir], ['chaos', '--duration', '3', '--data-dir', dir]]) {
       const r = await run(argv)
       expect(r.code, argv.join(' ')).toBe(2)
       expect(r.err).toMatch(/^kv-demo: .+\n\(kv-demo help lists commands and options\)\n$/)

@@ -5,51 +5,28 @@
  * reused (every replica restarts from disk and the bank continues its history). Each must end
  * with ok, nothing acknowledged lost, and agreement in both groups.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { Summary } from '../src/demo.js'
+import { type CliRun, CliRuns } from './cli-runs.js'
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 const root = mkdtempSync(join(tmpdir(), 'kv-demo-e2e-'))
 const dataDir = join(root, 'data')
 const faultDir = join(root, 'faults')
-const children = new Set<ChildProcess>()
+const runs = new CliRuns()
 
 afterAll(async () => {
-  // A demo still running is killed; its replicas watch the demo's pid and stop within a second.
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
-  await new Promise((r) => setTimeout(r, 1500))
+  await runs.killAll()
   rmSync(root, { recursive: true, force: true })
 })
 
-function demo(args: string[], timeoutMs: number): Promise<{ code: number | null; summary: Summary | undefined; stderr: string; stdout: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args, '--json', '--no-dashboard'], { stdio: ['ignore', 'pipe', 'pipe'] })
-    children.add(child)
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGINT'), timeoutMs)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      children.delete(child)
-      let summary: Summary | undefined
-      try {
-        summary = JSON.parse(stdout) as Summary
-      } catch {
-        summary = undefined
-      }
-      resolve({ code, summary, stderr, stdout })
-    })
-  })
+function demo(args: string[], timeoutMs: number): Promise<CliRun<Summary>> {
+  return runs.run<Summary>([...args, '--json', '--no-dashboard'], timeoutMs)
 }
 
-function explain(r: { summary: Summary | undefined; stderr: string; stdout: string }): string {
+function explain(r: CliRun<Summary>): string {
   return `problems: ${JSON.stringify(r.summary?.problems)}\nstdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(-3000)}`
 }
 

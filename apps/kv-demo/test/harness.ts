@@ -5,27 +5,13 @@
  * No agreement, no network: it checks the applications, not the protocol.
  */
 import { type Effect, GroupExecutor, encodeEvent } from '@bftrc/client-agreement'
-import { Sfc32, decode, encode } from '@bftrc/crypto'
+import { decode, encode } from '@bftrc/crypto'
 import { BankApp } from '../src/bank-app.js'
 import { KvApp } from '../src/kv-app.js'
+import { Rng } from '../src/rng.js'
 
 const LIMITS = { callWindow: 64, maxQueuedCalls: 10_000, maxTimers: 1000, maxWorkflows: 100, maxOpBytes: 64 * 1024 }
 const NO_CERT = { group: 'x', digest: new Uint8Array(32), shares: [] }
-
-/** Seeded draws for the delivery order: crypto's sfc32 with the harness's fixed seeding. */
-export class Rng {
-  private readonly gen: Sfc32
-  constructor(seed: number) {
-    this.gen = new Sfc32(0x9e3779b9, 0x243f6a88, 0xb7e15162, seed)
-    for (let i = 0; i < 12; i++) this.gen.uint32()
-  }
-  next(): number {
-    return this.gen.float()
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1))
-  }
-}
 
 interface Delivery {
   readonly to: 'kv' | 'bank'

@@ -1,0 +1,212 @@
+/**
+ * Applies a chaos plan (chaos-schedule.ts) to a running cluster: each of a group's fault slots
+ * runs its episodes one after another — kill -9 then restart from disk, partition then
+ * reconnect, SIGSTOP then SIGCONT — and waits for the replica to catch up before the slot's
+ * next episode. An episode starts only when its group can take one more fault: every replica it
+ * does not already count as faulty is up, connected and caught up (so at most f of a group are
+ * ever down, cut off, paused or lagging at once), and only if it can end before the workload
+ * does; otherwise it starts late or is skipped, and the record says why.
+ */
+import { type ChaosEpisode, type EpisodeKind, TIMING } from './chaos-schedule.js'
+import { healthOf } from './status.js'
+import { type ReplicaSlot, type Supervisor, sleep } from './supervisor.js'
+
+export interface FaultRecord {
+  readonly kind: EpisodeKind
+  readonly group: string
+  readonly replica: string
+  /** Seconds after the workload started: planned, and actual (null unless applied). */
+  readonly plannedAt: number
+  at: number | null
+  readonly length: number
+  healedAt: number | null
+  /**
+   * Seconds from the heal until the replica was up, connected, out of any view change or state
+   * transfer, and had executed what its group had at the heal.
+   */
+  caughtUpSeconds: number | null
+  /** Partitions: frames the replica dropped to and from other replicas while cut off. */
+  framesDropped: number | null
+  outcome: 'planned' | 'applied' | 'skipped'
+  note: string | null
+}
+
+/** A status older than this says nothing about the replica now. */
+const FRESH_STATUS_MS = 2_500
+/** A healed replica gets this long to catch up before the slot moves on regardless. */
+const CATCH_UP_LIMIT_MS = 60_000
+const HEAL_ATTEMPTS = 5
+
+/** Down (crashed, restarting, died), paused or cut off: what counts against f at any moment. */
+export function isDownOrCut(s: ReplicaSlot): boolean {
+  return s.state !== 'up' || s.paused || s.partitioned
+}
+
+export class FaultInjector {
+  readonly records: FaultRecord[]
+  /** Harness failures: a partition that could not be switched off. */
+  readonly problems: string[] = []
+  private stopping = false
+  private readonly slots: FaultRecord[][]
+  private readonly dropsBefore = new Map<FaultRecord, number>()
+
+  constructor(
+    private readonly sup: Supervisor,
+    plan: readonly ChaosEpisode[],
+    /** Epoch ms of the workload's start and of its end. */
+    private readonly startedAt: number,
+    private readonly deadline: number,
+  ) {
+    this.records = plan.map((e) => ({ kind: e.kind, group: e.group, replica: e.replica, plannedAt: e.at, at: null, length: e.length, healedAt: null, caughtUpSeconds: null, framesDropped: null, outcome: 'planned', note: null }))
+    const bySlot = new Map<string, FaultRecord[]>()
+    plan.forEach((e, i) => {
+      const key = `${e.group}#${e.slot}`
+      bySlot.set(key, [...(bySlot.get(key) ?? []), this.records[i] as FaultRecord])
+    })
+    this.slots = [...bySlot.values()]
+  }
+
+  /** Runs every slot; resolves once each has ended (by the deadline, or soon after `stop`). */
+  async run(): Promise<void> {
+    await Promise.all(this.slots.map((records) => this.runSlot(records)))
+  }
+
+  /** Starts nothing more and heals the faults under way at once. */
+  stop(): void {
+    this.stopping = true
+  }
+
+  private seconds(at: number): number {
+    return Math.round((at - this.startedAt) / 100) / 10
+  }
+
+  private async runSlot(records: readonly FaultRecord[]): Promise<void> {
+    let notBefore = 0
+    for (const r of records) {
+      await this.waitUntil(Math.max(this.startedAt + r.plannedAt * 1000, notBefore))
+      const blocked = await this.waitForRoom(r)
+      if (blocked !== undefined) {
+        r.outcome = 'skipped'
+        r.note = blocked
+        continue
+      }
+      if (!(await this.apply(r))) {
+        r.outcome = 'skipped'
+        r.note = `${r.replica} did not take the fault (not running or its control endpoint did not answer)`
+        continue
+      }
+      r.outcome = 'applied'
+      r.at = this.seconds(Date.now())
+      await this.waitUntil(Date.now() + r.length * 1000)
+      await this.heal(r)
+      const healed = Date.now()
+      r.healedAt = this.seconds(healed)
+      const caughtUp = await this.waitForCatchUp(r, healed, Math.min(healed + CATCH_UP_LIMIT_MS, this.deadline))
+      r.caughtUpSeconds = caughtUp ? Math.round((Date.now() - healed) / 100) / 10 : null
+      if (!caughtUp && !this.stopping && Date.now() < this.deadline) r.note = `${r.replica} had not caught up ${CATCH_UP_LIMIT_MS / 1000} s after the heal`
+      notBefore = Date.now() + TIMING.gap[0] * 1000
+    }
+  }
+
+  /** Waits until the group can take this fault; undefined then, else why it could not. */
+  private async waitForRoom(r: FaultRecord): Promise<string | undefined> {
+    let why: string | undefined
+    for (;;) {
+      if (this.stopping) return 'the run stopped first'
+      why = this.notReady(r)
+      if (Date.now() + r.length * 1000 > this.deadline) return `no time left before the end of the workload${why === undefined ? '' : ` (${why})`}`
+      if (why === undefined) break
+      await this.waitUntil(Date.now() + 250)
+    }
+    const late = this.seconds(Date.now()) - r.plannedAt
+    if (late >= 1) r.note = `started ${late.toFixed(1)} s late: the group was not ready`
+    return undefined
+  }
+
+  /** Why the group cannot take a fault of `r.replica` now, or undefined. */
+  private notReady(r: FaultRecord): string | undefined {
+    const members = this.sup.slots.filter((s) => s.group === r.group)
+    const target = this.sup.slot(r.replica)
+    if (!this.healthy(target)) return `${r.replica} is not up and caught up`
+    const faulty = members.filter((s) => !this.healthy(s))
+    const f = this.sup.membership.group(r.group)!.f
+    if (faulty.length + 1 > f) return `${faulty.map((s) => s.id).join(', ')} ${faulty.length === 1 ? 'is' : 'are'} still down, cut off or catching up`
+    return undefined
+  }
+
+  /** Up, running, connected, its status fresh, not in a view change or state transfer, not behind. */
+  private healthy(s: ReplicaSlot): boolean {
+    if (isDownOrCut(s) || s.status === undefined || Date.now() - s.statusAt > FRESH_STATUS_MS) return false
+    const groupMax = Math.max(0, ...this.sup.slots.filter((x) => x.group === s.group && x.state === 'up' && x.status !== undefined).map((x) => x.status!.lastExecuted))
+    return healthOf(s.status, groupMax) === 'ok'
+  }
+
+  /**
+   * Waits until the healed replica is healthy again and has executed at least what its group had
+   * when it was healed, by a status taken after the heal.
+   */
+  private async waitForCatchUp(r: FaultRecord, healed: number, until: number): Promise<boolean> {
+    const slot = this.sup.slot(r.replica)
+    const others = this.sup.slots.filter((s) => s.group === r.group && s !== slot && s.status !== undefined && !isDownOrCut(s))
+    const groupAt = Math.max(0, ...others.map((s) => s.status!.lastExecuted))
+    const caughtUp = () => this.healthy(slot) && slot.statusAt > healed && (slot.status?.lastExecuted ?? -1) >= groupAt
+    while (Date.now() < until && !this.stopping) {
+      if (caughtUp()) return true
+      await sleep(200)
+    }
+    return caughtUp()
+  }
+
+  private async apply(r: FaultRecord): Promise<boolean> {
+    switch (r.kind) {
+      case 'crash':
+        if (this.sup.slot(r.replica).state !== 'up') return false
+        this.sup.crash(r.replica)
+        return true
+      case 'pause':
+        return this.sup.pause(r.replica)
+      case 'partition': {
+        const st = await this.sup.partition(r.replica, true)
+        if (st?.partitioned !== true) return false
+        // The process counts drops since it started: this episode's are the difference at the heal.
+        this.dropsBefore.set(r, st.droppedIn + st.droppedOut)
+        return true
+      }
+    }
+  }
+
+  private async heal(r: FaultRecord): Promise<void> {
+    switch (r.kind) {
+      case 'crash':
+        await this.sup.restart(r.replica)
+        return
+      case 'pause':
+        this.sup.resume(r.replica)
+        return
+      case 'partition':
+        for (let i = 0; i < HEAL_ATTEMPTS; i++) {
+          const st = await this.sup.partition(r.replica, false)
+          if (st?.partitioned === false) {
+            r.framesDropped = st.droppedIn + st.droppedOut - (this.dropsBefore.get(r) ?? 0)
+            return
+          }
+          if (this.sup.slot(r.replica).state !== 'up') return // it died: the supervisor reports that
+          await sleep(1_000)
+        }
+        this.problems.push(`${r.replica} could not be reconnected: its control endpoint did not answer ${HEAL_ATTEMPTS} times`)
+        return
+    }
+  }
+
+  /** Sleeps until `at`, or until `stop`. */
+  private async waitUntil(at: number): Promise<void> {
+    while (!this.stopping && Date.now() < at) await sleep(Math.min(200, at - Date.now()))
+  }
+}
+
+/** Replicas of each group down, paused or cut off right now. */
+export function downOrCutNow(sup: Supervisor): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const g of sup.membership.groups.keys()) out[g] = sup.slots.filter((s) => s.group === g && isDownOrCut(s)).length
+  return out
+}
