@@ -17,8 +17,14 @@ export interface PersistedEntry {
   readonly prepared: boolean
   /** Committed-local: the batch may be executed. */
   readonly committed: boolean
-  /** The 2f prepare signatures behind `prepared`, for view-change proofs after a restart. */
+  /**
+   * The replica's prepared certificate for this slot (2f prepare signatures), for view-change
+   * proofs after a restart. It may be from an earlier view than `prePrepare`: a replica keeps
+   * its last prepared certificate until it prepares again.
+   */
   readonly prepares?: QuorumCertificate
+  /** The pre-prepare `prepares` certifies, when it is not `prePrepare` itself. */
+  readonly preparedPrePrepare?: PrePrepare
 }
 
 export interface PersistedCheckpoint {
