@@ -2,13 +2,12 @@
  * Applies a chaos plan (chaos-schedule.ts) to a running cluster: each of a group's fault slots
  * runs its episodes one after another — kill -9 then restart from disk, partition then
  * reconnect, SIGSTOP then SIGCONT — and waits for the replica to catch up before the slot's
- * next episode. An episode starts only when its group can take one more fault: every replica it
- * does not already count as faulty is up, connected and caught up (so at most f of a group are
- * ever down, cut off, paused or lagging at once), and only if it can end before the workload
- * does; otherwise it starts late or is skipped, and the record says why.
+ * next episode. An episode starts only when its group can take one more fault (at most f of a
+ * group are ever down, cut off, paused, or catching up after one of these, at once) and only if
+ * it can end before the workload does; otherwise it starts late or is skipped, and the record
+ * says why.
  */
 import { type ChaosEpisode, type EpisodeKind, TIMING } from './chaos-schedule.js'
-import { healthOf } from './status.js'
 import { type ReplicaSlot, type Supervisor, sleep } from './supervisor.js'
 
 export interface FaultRecord {
@@ -37,6 +36,19 @@ const FRESH_STATUS_MS = 2_500
 const CATCH_UP_LIMIT_MS = 60_000
 const HEAL_ATTEMPTS = 5
 
+function addNote(r: FaultRecord, text: string): void {
+  r.note = r.note === null ? text : `${r.note}; ${text}`
+}
+
+/** The value most of `values` have (the lowest of equally common ones), or undefined. */
+function mostCommon(values: readonly number[]): number | undefined {
+  const counts = new Map<number, number>()
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1)
+  let best: number | undefined
+  for (const [v, n] of counts) if (best === undefined || n > (counts.get(best) as number) || (n === counts.get(best) && v < best)) best = v
+  return best
+}
+
 /** Down (crashed, restarting, died), paused or cut off: what counts against f at any moment. */
 export function isDownOrCut(s: ReplicaSlot): boolean {
   return s.state !== 'up' || s.paused || s.partitioned
@@ -49,6 +61,8 @@ export class FaultInjector {
   private stopping = false
   private readonly slots: FaultRecord[][]
   private readonly dropsBefore = new Map<FaultRecord, number>()
+  /** Replicas healed and not yet caught up: they count against f like the faulty ones. */
+  private readonly recovering = new Set<string>()
 
   constructor(
     private readonly sup: Supervisor,
@@ -103,7 +117,7 @@ export class FaultInjector {
       r.healedAt = this.seconds(healed)
       const caughtUp = await this.waitForCatchUp(r, healed, Math.min(healed + CATCH_UP_LIMIT_MS, this.deadline))
       r.caughtUpSeconds = caughtUp ? Math.round((Date.now() - healed) / 100) / 10 : null
-      if (!caughtUp && !this.stopping && Date.now() < this.deadline) r.note = `${r.replica} had not caught up ${CATCH_UP_LIMIT_MS / 1000} s after the heal`
+      if (!caughtUp && !this.stopping && Date.now() < this.deadline) addNote(r, `${r.replica} had not caught up ${CATCH_UP_LIMIT_MS / 1000} s after the heal`)
       notBefore = Date.now() + TIMING.gap[0] * 1000
     }
   }
@@ -119,42 +133,41 @@ export class FaultInjector {
       await this.waitUntil(Date.now() + 250)
     }
     const late = this.seconds(Date.now()) - r.plannedAt
-    if (late >= 1) r.note = `started ${late.toFixed(1)} s late: the group was not ready`
+    if (late >= 1) addNote(r, `started ${late.toFixed(1)} s late: the group was not ready`)
     return undefined
   }
 
   /** Why the group cannot take a fault of `r.replica` now, or undefined. */
   private notReady(r: FaultRecord): string | undefined {
-    const members = this.sup.slots.filter((s) => s.group === r.group)
     const target = this.sup.slot(r.replica)
-    if (!this.healthy(target)) return `${r.replica} is not up and caught up`
-    const faulty = members.filter((s) => !this.healthy(s))
+    if (isDownOrCut(target) || target.status === undefined || Date.now() - target.statusAt > FRESH_STATUS_MS) return `${r.replica} is not up`
+    if (this.recovering.has(r.replica)) return `${r.replica} is catching up`
+    const faulty = this.sup.slots.filter((s) => s.group === r.group && (isDownOrCut(s) || this.recovering.has(s.id)))
     const f = this.sup.membership.group(r.group)!.f
-    if (faulty.length + 1 > f) return `${faulty.map((s) => s.id).join(', ')} ${faulty.length === 1 ? 'is' : 'are'} still down, cut off or catching up`
+    if (faulty.length + 1 > f) return `${faulty.map((s) => s.id).join(', ')} ${faulty.length === 1 ? 'is' : 'are'} down, cut off or catching up`
     return undefined
   }
 
-  /** Up, running, connected, its status fresh, not in a view change or state transfer, not behind. */
-  private healthy(s: ReplicaSlot): boolean {
-    if (isDownOrCut(s) || s.status === undefined || Date.now() - s.statusAt > FRESH_STATUS_MS) return false
-    const groupMax = Math.max(0, ...this.sup.slots.filter((x) => x.group === s.group && x.state === 'up' && x.status !== undefined).map((x) => x.status!.lastExecuted))
-    return healthOf(s.status, groupMax) === 'ok'
-  }
-
   /**
-   * Waits until the healed replica is healthy again and has executed at least what its group had
-   * when it was healed, by a status taken after the heal.
+   * Waits until the healed replica runs, connected, out of any state transfer, and has executed
+   * what the rest of its group had at the heal (by a status taken after the heal). Notes when it
+   * then still stands outside its group's view (it waits for the group's next view change).
    */
   private async waitForCatchUp(r: FaultRecord, healed: number, until: number): Promise<boolean> {
     const slot = this.sup.slot(r.replica)
-    const others = this.sup.slots.filter((s) => s.group === r.group && s !== slot && s.status !== undefined && !isDownOrCut(s))
-    const groupAt = Math.max(0, ...others.map((s) => s.status!.lastExecuted))
-    const caughtUp = () => this.healthy(slot) && slot.statusAt > healed && (slot.status?.lastExecuted ?? -1) >= groupAt
-    while (Date.now() < until && !this.stopping) {
-      if (caughtUp()) return true
-      await sleep(200)
+    const others = () => this.sup.slots.filter((s) => s.group === r.group && s !== slot && s.status !== undefined && !isDownOrCut(s))
+    const groupAt = Math.max(0, ...others().map((s) => s.status!.lastExecuted))
+    const caughtUp = () => !isDownOrCut(slot) && slot.status !== undefined && slot.statusAt > healed && !slot.status.transferring && slot.status.lastExecuted >= groupAt
+    this.recovering.add(r.replica)
+    try {
+      while (Date.now() < until && !this.stopping && !caughtUp()) await sleep(200)
+      if (!caughtUp()) return false
+      const groupView = mostCommon(others().map((s) => s.status!.view))
+      if (groupView !== undefined && (slot.status!.view !== groupView || !slot.status!.active)) addNote(r, `caught up in view ${slot.status!.view}${slot.status!.active ? '' : ' (changing view)'} while its group is in view ${groupView}: it votes again at the group's next view change`)
+      return true
+    } finally {
+      this.recovering.delete(r.replica)
     }
-    return caughtUp()
   }
 
   private async apply(r: FaultRecord): Promise<boolean> {

@@ -76,12 +76,15 @@ export async function runChaos(opts: ChaosOptions, io: Io): Promise<number> {
   const dir = await openDataDir(opts, io)
   if (typeof dir === 'number') return dir
   const run = new ChaosRun(opts, seed, dir, io)
+  let ok = false
   try {
     const summary = await run.execute()
+    ok = summary.ok
     io.stdout(opts.json ? `${JSON.stringify(summary)}\n` : humanChaosSummary(summary))
     return summary.ok ? 0 : 1
   } finally {
-    closeDataDir(dir, opts.keep, run.quiet, io)
+    // A failed run keeps its folder: the replicas' logs (run/<id>.log) say what happened.
+    closeDataDir(dir, opts.keep || !ok, run.quiet, io)
   }
 }
 
@@ -301,8 +304,9 @@ class ChaosRun {
     const records = this.injector?.records ?? []
     const applied = (kind: string) => records.filter((x) => x.kind === kind && x.outcome === 'applied').length
     const transfers = r === undefined ? 0 : r.completed - this.completedBefore
+    const ok = verified && problems.length === 0
     return {
-      ok: verified && problems.length === 0,
+      ok,
       verified,
       seed: this.seed,
       replay: this.replayCommand(),
@@ -326,7 +330,8 @@ class ChaosRun {
       faultsSeen: faultsSeen(this.sup, groups),
       timings: { ...this.timings },
       problems,
-      dataDir: this.dir.useTemp && !this.opts.keep ? null : this.dir.root,
+      // Kept with --keep, with --data-dir, or when the run failed.
+      dataDir: this.dir.useTemp && !this.opts.keep && ok ? null : this.dir.root,
     }
   }
 }
