@@ -128,7 +128,7 @@ export class FaultInjector {
     for (;;) {
       if (this.stopping) return 'the run stopped first'
       why = this.notReady(r)
-      if (Date.now() + r.length * 1000 > this.deadline) return `no time left before the end of the workload${why === undefined ? '' : ` (${why})`}`
+      if (Date.now() + r.length * 1000 > this.deadline) return `no time left before the end of the workload (${why ?? "the slot's previous episode and its catch-up ended too late"})`
       if (why === undefined) break
       await this.waitUntil(Date.now() + 250)
     }
@@ -151,7 +151,8 @@ export class FaultInjector {
   /**
    * Waits until the healed replica runs, connected, out of any state transfer, and has executed
    * what the rest of its group had at the heal (by a status taken after the heal). Notes when it
-   * then still stands outside its group's view (it waits for the group's next view change).
+   * then does not vote yet: in another view than its group, or with a view change unfinished (a
+   * replica whose timer fired while it was cut off waits for its group's next view change).
    */
   private async waitForCatchUp(r: FaultRecord, healed: number, until: number): Promise<boolean> {
     const slot = this.sup.slot(r.replica)
@@ -163,7 +164,8 @@ export class FaultInjector {
       while (Date.now() < until && !this.stopping && !caughtUp()) await sleep(200)
       if (!caughtUp()) return false
       const groupView = mostCommon(others().map((s) => s.status!.view))
-      if (groupView !== undefined && (slot.status!.view !== groupView || !slot.status!.active)) addNote(r, `caught up in view ${slot.status!.view}${slot.status!.active ? '' : ' (changing view)'} while its group is in view ${groupView}: it votes again at the group's next view change`)
+      const st = slot.status as NonNullable<ReplicaSlot['status']>
+      if (groupView !== undefined && (st.view !== groupView || !st.active)) addNote(r, `caught up but not voting yet: in view ${st.view}${st.active ? '' : ' with its view change unfinished'}, its group in view ${groupView}`)
       return true
     } finally {
       this.recovering.delete(r.replica)
