@@ -165,6 +165,9 @@ export class Replica {
   private readonly inFlightProposals = new Set<string>()
   private readonly validProposals = new Map<string, string>()
 
+  // Slots committed here whose committed flag is not written yet (see advance).
+  private readonly unsavedCommits = new Set<LogEntry>()
+
   // View change.
   private readonly viewChanges = new Map<number, ViewChange>()
   private currentNewView: NewView | undefined
@@ -270,6 +273,8 @@ export class Replica {
       this.startViewChange(this.view + 1, 'timeout')
     }
     if (this.awaitingOrder()) this.armViewChangeTimer()
+    // Committed flags still unwritten go out with the next tick at the latest (see advance).
+    if (this.unsavedCommits.size > 0) this.flushUnsavedCommits()
     // STATUS: often while waiting for something, rarely (a heartbeat) when idle, so a replica
     // that missed the last batches before the group fell idle still learns it is behind.
     const interval = this.hasWork() || !this.active ? this.config.statusInterval : this.config.idleStatusInterval
@@ -282,6 +287,15 @@ export class Replica {
       }
     }
     this.driveStateTransfer()
+  }
+
+  /**
+   * Puts the writes the replica holds back (committed flags, which otherwise go out with the next
+   * write or tick) into the next Ready. A host calls it before a clean stop, so that a restart
+   * resumes exactly where the replica stopped rather than a few slots earlier.
+   */
+  persistHeldWrites(): void {
+    if (this.unsavedCommits.size > 0) this.flushUnsavedCommits()
   }
 
   /** Drains the effects accumulated since the last call. */
@@ -365,7 +379,14 @@ export class Replica {
   }
 
   private persist(op: PersistOp): void {
+    if (this.unsavedCommits.size > 0) this.flushUnsavedCommits()
     this.out.persist.push(op)
+  }
+
+  private flushUnsavedCommits(): void {
+    const entries = [...this.unsavedCommits]
+    this.unsavedCommits.clear()
+    for (const e of entries) if (this.log.get(e.seq) === e) this.persistEntry(e)
   }
 
   private event(e: ReplicaEvent): void {
@@ -778,7 +799,11 @@ export class Replica {
     }
     if (e.prepared && !e.committed && e.matchingCommits() >= this.group.quorum) {
       e.committed = true
-      this.persistEntry(e)
+      // The flag rides along with the next write instead of delaying execution and the reply
+      // by a synced write of its own: the batch is decided, and a replica restarted without the
+      // flag still holds the prepared certificate and its commit, gathers the commits again
+      // (STATUS) or gets the batch re-issued by the next view, and re-executes the same batch.
+      this.unsavedCommits.add(e)
       this.executeInOrder()
     }
   }
@@ -1312,5 +1337,8 @@ export class Replica {
       e.ownPrepare = { t: 'prepare', view: pe.view, seq: pe.seq, digest, signature }
       LogEntry.addVote(e.prepares, this.index, { view: pe.view, digest, signature })
     }
+    // Prepared means our commit may have left: it counts again (the flag that the slot committed
+    // is written lazily, so a prepared slot may have committed before the crash).
+    if (pe.prepared) LogEntry.addVote(e.commits, this.index, { view: pe.view, digest: e.digest })
   }
 }

@@ -15,7 +15,10 @@ export interface PersistedEntry {
   readonly prePrepare: PrePrepare
   /** A prepared certificate was collected (so a commit was sent) in `view`. */
   readonly prepared: boolean
-  /** Committed-local: the batch may be executed. */
+  /**
+   * Committed-local: the batch may be executed. Written lazily (with the replica's next write or
+   * tick, or `persistHeldWrites`), so a prepared entry may have committed before a crash.
+   */
   readonly committed: boolean
   /**
    * The replica's prepared certificate for this slot (2f prepare signatures), for view-change

@@ -244,6 +244,10 @@ export class VoterHost {
     this.queue.length = 0
     this.queueHead = 0
     if (!wasNew) {
+      if (this.fatalError === undefined) {
+        this.voter.persistHeldWrites()
+        this.handle(this.voter.ready())
+      }
       try {
         await this.lastWrite
       } catch {
