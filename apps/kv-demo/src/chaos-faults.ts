@@ -35,6 +35,7 @@ const FRESH_STATUS_MS = 2_500
 /** A healed replica gets this long to catch up before the slot moves on regardless. */
 const CATCH_UP_LIMIT_MS = 60_000
 const HEAL_ATTEMPTS = 5
+const PREVIOUS_RAN_LATE = "the slot's previous episode and its catch-up ran past the planned start"
 
 function addNote(r: FaultRecord, text: string): void {
   r.note = r.note === null ? text : `${r.note}; ${text}`
@@ -45,7 +46,13 @@ function mostCommon(values: readonly number[]): number | undefined {
   const counts = new Map<number, number>()
   for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1)
   let best: number | undefined
-  for (const [v, n] of counts) if (best === undefined || n > (counts.get(best) as number) || (n === counts.get(best) && v < best)) best = v
+  let bestCount = 0
+  for (const [v, n] of counts) {
+    if (n > bestCount || (n === bestCount && v < (best as number))) {
+      best = v
+      bestCount = n
+    }
+  }
   return best
 }
 
@@ -124,16 +131,17 @@ export class FaultInjector {
 
   /** Waits until the group can take this fault; undefined then, else why it could not. */
   private async waitForRoom(r: FaultRecord): Promise<string | undefined> {
-    let why: string | undefined
+    let waited: string | undefined
     for (;;) {
       if (this.stopping) return 'the run stopped first'
-      why = this.notReady(r)
-      if (Date.now() + r.length * 1000 > this.deadline) return `no time left before the end of the workload (${why ?? "the slot's previous episode and its catch-up ended too late"})`
+      const why = this.notReady(r)
+      if (Date.now() + r.length * 1000 > this.deadline) return `no time left before the end of the workload (${why ?? PREVIOUS_RAN_LATE})`
       if (why === undefined) break
+      waited = why
       await this.waitUntil(Date.now() + 250)
     }
     const late = this.seconds(Date.now()) - r.plannedAt
-    if (late >= 1) addNote(r, `started ${late.toFixed(1)} s late: the group was not ready`)
+    if (late >= 1) addNote(r, `started ${late.toFixed(1)} s late: ${waited ?? PREVIOUS_RAN_LATE}`)
     return undefined
   }
 
