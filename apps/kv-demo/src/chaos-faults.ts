@@ -24,6 +24,11 @@ export interface FaultRecord {
    * transfer, and had executed what its group had at the heal.
    */
   caughtUpSeconds: number | null
+  /**
+   * Seconds from the heal until the replica voted again: active in the view its group's active
+   * replicas are in (null: not before the workload ended, or it was faulted again first).
+   */
+  votingAgainSeconds: number | null
   /** Partitions: frames the replica dropped to and from other replicas while cut off. */
   framesDropped: number | null
   outcome: 'planned' | 'applied' | 'skipped'
@@ -70,6 +75,8 @@ export class FaultInjector {
   private readonly dropsBefore = new Map<FaultRecord, number>()
   /** Replicas healed and not yet caught up: they count against f like the faulty ones. */
   private readonly recovering = new Set<string>()
+  /** Episodes healed whose replica does not vote yet, with the time of the heal. */
+  private readonly notVotingSince = new Map<FaultRecord, number>()
 
   constructor(
     private readonly sup: Supervisor,
@@ -78,7 +85,7 @@ export class FaultInjector {
     private readonly startedAt: number,
     private readonly deadline: number,
   ) {
-    this.records = plan.map((e) => ({ kind: e.kind, group: e.group, replica: e.replica, plannedAt: e.at, at: null, length: e.length, healedAt: null, caughtUpSeconds: null, framesDropped: null, outcome: 'planned', note: null }))
+    this.records = plan.map((e) => ({ kind: e.kind, group: e.group, replica: e.replica, plannedAt: e.at, at: null, length: e.length, healedAt: null, caughtUpSeconds: null, votingAgainSeconds: null, framesDropped: null, outcome: 'planned', note: null }))
     const bySlot = new Map<string, FaultRecord[]>()
     plan.forEach((e, i) => {
       const key = `${e.group}#${e.slot}`
@@ -89,7 +96,33 @@ export class FaultInjector {
 
   /** Runs every slot; resolves once each has ended (by the deadline, or soon after `stop`). */
   async run(): Promise<void> {
-    await Promise.all(this.slots.map((records) => this.runSlot(records)))
+    let done = false
+    const slots = Promise.all(this.slots.map((records) => this.runSlot(records))).finally(() => {
+      done = true
+    })
+    while (!done) {
+      this.noteVoting()
+      await sleep(250)
+    }
+    await slots
+    this.noteVoting()
+  }
+
+  /** Records when healed replicas vote again. */
+  private noteVoting(): void {
+    for (const [r, healed] of this.notVotingSince) {
+      if (!this.voting(this.sup.slot(r.replica))) continue
+      r.votingAgainSeconds = Math.round((Date.now() - healed) / 100) / 10
+      this.notVotingSince.delete(r)
+    }
+  }
+
+  /** Active, in the view most of the group's other connected, active replicas are in. */
+  private voting(slot: ReplicaSlot): boolean {
+    if (isDownOrCut(slot) || slot.status === undefined || !slot.status.active) return false
+    const peers = this.sup.slots.filter((s) => s.group === slot.group && s !== slot && !isDownOrCut(s) && s.status?.active === true)
+    const view = mostCommon(peers.map((s) => (s.status as NonNullable<ReplicaSlot['status']>).view))
+    return view === undefined || slot.status.view === view
   }
 
   /** Starts nothing more and heals the faults under way at once. */
@@ -118,12 +151,16 @@ export class FaultInjector {
       }
       r.outcome = 'applied'
       r.at = this.seconds(Date.now())
+      // An earlier episode's replica faulted again before it voted: that wait ends unmeasured.
+      for (const earlier of this.notVotingSince.keys()) if (earlier.replica === r.replica) this.notVotingSince.delete(earlier)
       await this.waitUntil(Date.now() + r.length * 1000)
       await this.heal(r)
       const healed = Date.now()
       r.healedAt = this.seconds(healed)
       const caughtUp = await this.waitForCatchUp(r, healed, Math.min(healed + CATCH_UP_LIMIT_MS, this.deadline))
       r.caughtUpSeconds = caughtUp ? Math.round((Date.now() - healed) / 100) / 10 : null
+      this.notVotingSince.set(r, healed)
+      this.noteVoting()
       if (!caughtUp && !this.stopping && Date.now() < this.deadline) addNote(r, `${r.replica} had not caught up ${CATCH_UP_LIMIT_MS / 1000} s after the heal`)
       notBefore = Date.now() + TIMING.gap[0] * 1000
     }

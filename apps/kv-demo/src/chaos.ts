@@ -349,7 +349,7 @@ export function humanChaosSummary(s: ChaosSummary): string {
   ]
   for (const f of s.faults) {
     const dropped = f.framesDropped === null ? '' : `, ${f.framesDropped} frames dropped`
-    const what = f.outcome === 'applied' ? `at ${f.at} s for ${f.length} s${dropped}, caught up ${f.caughtUpSeconds === null ? '–' : `${f.caughtUpSeconds} s`} after` : f.outcome
+    const what = f.outcome === 'applied' ? `at ${f.at} s for ${f.length} s${dropped}; after the heal caught up in ${sec(f.caughtUpSeconds)}, voting in ${sec(f.votingAgainSeconds)}` : f.outcome
     lines.push(`    ${f.kind.padEnd(9)} ${f.replica.padEnd(7)} planned ${String(f.plannedAt).padStart(5)} s: ${what}${f.note === null ? '' : ` (${f.note})`}`)
   }
   lines.push(
