@@ -208,6 +208,12 @@ export class Voter {
     this.drain()
   }
 
+  /** See core-agreement's `Replica.persistHeldWrites`: call before a clean stop, then `ready()`. */
+  persistHeldWrites(): void {
+    this.replica.persistHeldWrites()
+    this.drain()
+  }
+
   ready(): VoterReady {
     const r = { persist: this.persist, frames: this.frames, executed: this.executed, events: this.events, effects: this.effects }
     this.persist = []

@@ -165,11 +165,17 @@ export class Replica {
   private readonly inFlightProposals = new Set<string>()
   private readonly validProposals = new Map<string, string>()
 
+  // Slots committed here whose committed flag is not written yet (see advance).
+  private readonly unsavedCommits = new Set<LogEntry>()
+
   // View change.
   private readonly viewChanges = new Map<number, ViewChange>()
   private currentNewView: NewView | undefined
   private viewChangeDeadline: number | undefined
   private viewChangeTimeout: number
+  // The timeout of the view we are changing to, held until 2f+1 replicas have joined it (PBFT's
+  // rule: a replica alone in a view must not time out of it and climb ahead of the others).
+  private gatedViewChangeTimeout: number | undefined
   private lastStatusSent: number
 
   // State transfer.
@@ -266,6 +272,9 @@ export class Replica {
     if (this.viewChangeDeadline !== undefined && this.now >= this.viewChangeDeadline) {
       this.startViewChange(this.view + 1, 'timeout')
     }
+    if (this.awaitingOrder()) this.armViewChangeTimer()
+    // Committed flags still unwritten go out with the next tick at the latest (see advance).
+    if (this.unsavedCommits.size > 0) this.flushUnsavedCommits()
     // STATUS: often while waiting for something, rarely (a heartbeat) when idle, so a replica
     // that missed the last batches before the group fell idle still learns it is behind.
     const interval = this.hasWork() || !this.active ? this.config.statusInterval : this.config.idleStatusInterval
@@ -278,6 +287,15 @@ export class Replica {
       }
     }
     this.driveStateTransfer()
+  }
+
+  /**
+   * Puts the writes the replica holds back (committed flags, which otherwise go out with the next
+   * write or tick) into the next Ready. A host calls it before a clean stop, so that a restart
+   * resumes exactly where the replica stopped rather than a few slots earlier.
+   */
+  persistHeldWrites(): void {
+    if (this.unsavedCommits.size > 0) this.flushUnsavedCommits()
   }
 
   /** Drains the effects accumulated since the last call. */
@@ -361,7 +379,14 @@ export class Replica {
   }
 
   private persist(op: PersistOp): void {
+    if (this.unsavedCommits.size > 0) this.flushUnsavedCommits()
     this.out.persist.push(op)
+  }
+
+  private flushUnsavedCommits(): void {
+    const entries = [...this.unsavedCommits]
+    this.unsavedCommits.clear()
+    for (const e of entries) if (this.log.get(e.seq) === e) this.persistEntry(e)
   }
 
   private event(e: ReplicaEvent): void {
@@ -408,6 +433,10 @@ export class Replica {
         prepared: e.prepared,
         committed: e.committed,
         ...(e.preparedProof !== undefined ? { prepares: e.preparedProof.prepares } : {}),
+        // The certificate may be older than the slot's current pre-prepare (the slot was re-issued
+        // in a later view, or learned): keep the pre-prepare it certifies with it, or a restored
+        // replica would pair the two and send view changes everybody rejects.
+        ...(e.preparedProof !== undefined && e.preparedProof.prePrepare !== e.prePrepare ? { preparedPrePrepare: e.preparedProof.prePrepare } : {}),
       },
     })
   }
@@ -770,7 +799,11 @@ export class Replica {
     }
     if (e.prepared && !e.committed && e.matchingCommits() >= this.group.quorum) {
       e.committed = true
-      this.persistEntry(e)
+      // The flag rides along with the next write instead of delaying execution and the reply
+      // by a synced write of its own: the batch is decided, and a replica restarted without the
+      // flag still holds the prepared certificate and its commit, gathers the commits again
+      // (STATUS) or gets the batch re-issued by the next view, and re-executes the same batch.
+      this.unsavedCommits.add(e)
       this.executeInOrder()
     }
   }
@@ -937,10 +970,13 @@ export class Replica {
     if (!this.active) return
     // Resend what the peer lacks above its last executed slot: pre-prepares and commits help it
     // whatever view it is in (it can learn committed batches), prepares only in our view.
-    const first = Math.max(s.lastExecuted, this.stable.seq) + 1
     // A peer that cannot vote in our view (changing view, perhaps alone, or in another view)
     // learns what we executed from signed attestations instead: f+1 of them suffice.
     const outsider = !s.active || s.view !== this.view
+    // A peer voting in our view may have executed slots we still wait for (a NEW-VIEW re-issued
+    // them): it votes on them again, and may lack our prepare to send the commit we need.
+    const waitingFrom = Math.max(this.lastExecuted, this.stable.seq) + 1
+    const first = Math.max(outsider ? s.lastExecuted : Math.min(s.lastExecuted, waitingFrom - 1), this.stable.seq) + 1
     for (let seq = first; seq < first + STATUS_RESEND_LIMIT; seq++) {
       const e = this.log.get(seq)
       if (e === undefined || e.prePrepare === undefined) continue
@@ -965,8 +1001,37 @@ export class Replica {
     this.startViewChange(this.view + 1, reason)
   }
 
+  /**
+   * Batches accepted in this view that do not execute are work we wait for too, not only the
+   * requests clients relayed: the primary of a view whose backups cannot gather a quorum (one
+   * left the view, the others executed these slots before a restart) must time out like anyone.
+   */
+  private awaitingOrder(): boolean {
+    if (!this.active || this.viewChangeDeadline !== undefined || this.transferTarget !== undefined) return false
+    for (const [seq, e] of this.log) if (seq > this.lastExecuted && e.prePrepare !== undefined && e.view === this.view) return true
+    return false
+  }
+
+  /** Guards requests that wait in an active view: if they are not ordered in time, change view. */
   private armViewChangeTimer(): void {
-    if (this.viewChangeDeadline === undefined) this.viewChangeDeadline = this.now + this.viewChangeTimeout
+    if (this.active && this.viewChangeDeadline === undefined) this.viewChangeDeadline = this.now + this.viewChangeTimeout
+  }
+
+  /**
+   * While changing view, the timer that moves us on to the next view starts only once 2f+1
+   * replicas (ourselves included) have asked for this view or a higher one. Without that gate,
+   * replicas that enter views at different times (after a restart, say) time out at different
+   * times, the one ahead leaves each view before the others reach it, and with the back-off
+   * capped they climb in lockstep forever without 2f+1 of them meeting in one view. Counting
+   * higher views too keeps a replica that is behind from waiting on ones that already left.
+   */
+  private openViewChangeGate(): void {
+    if (this.active || this.gatedViewChangeTimeout === undefined) return
+    let joined = 0
+    for (const v of this.viewChanges.values()) if (v.view >= this.view) joined++
+    if (joined < this.group.quorum) return
+    this.viewChangeDeadline = this.now + this.gatedViewChangeTimeout
+    this.gatedViewChangeTimeout = undefined
   }
 
   private startViewChange(view: number, _reason: string): void {
@@ -987,8 +1052,10 @@ export class Replica {
     for (const [replica, other] of this.viewChanges) if (other.view < view) this.viewChanges.delete(replica)
     this.broadcast(vc)
     this.event({ kind: 'view-change-started', view })
-    this.viewChangeDeadline = this.now + this.viewChangeTimeout
+    this.viewChangeDeadline = undefined
+    this.gatedViewChangeTimeout = this.viewChangeTimeout
     this.viewChangeTimeout = Math.min(2 * this.viewChangeTimeout, this.config.maxViewChangeTimeout)
+    this.openViewChangeGate()
     this.tryNewView()
   }
 
@@ -1024,6 +1091,7 @@ export class Replica {
       const target = Math.min(...higher.map(([, v]) => v.view))
       if (target > this.view) this.startViewChange(target, 'f+1 view changes')
     }
+    this.openViewChangeGate()
     this.tryNewView()
   }
 
@@ -1075,20 +1143,28 @@ export class Replica {
     this.active = true
     this.currentNewView = nv
     this.viewChangeDeadline = undefined
+    this.gatedViewChangeTimeout = undefined
     for (const [replica, v] of this.viewChanges) if (v.view <= nv.view) this.viewChanges.delete(replica)
     this.event({ kind: 'new-view', view: nv.view, primary: primaryOf(this.group, nv.view) })
     if (stable.seq > this.stable.seq) this.onStable(stable, true)
     const reissued = new Set(nv.prePrepares.map((pp) => pp.seq))
-    for (const [seq, e] of this.log) {
-      if (seq > this.stable.seq && !reissued.has(seq)) {
-        if (seq > this.lastExecuted) {
-          this.log.delete(seq)
-          this.persist({ op: 'forget', seq })
-        } else e.resetForView()
-      }
-    }
     let maxSeq = Math.max(this.stable.seq, this.lastExecuted)
     let maxStamp = this.lastExecStamp
+    // Slots of this very view that the NEW-VIEW does not carry were assigned after it: we are
+    // re-entering a view we were in before a restart. Keep them as they are; forgetting them would
+    // let a restarted primary assign another batch to a number it already used (equivocation).
+    const sameView: LogEntry[] = []
+    for (const [seq, e] of this.log) {
+      if (seq <= this.stable.seq || reissued.has(seq)) continue
+      if (e.view === nv.view && e.prePrepare !== undefined) {
+        sameView.push(e)
+        if (seq > maxSeq) maxSeq = seq
+        if (e.prePrepare.batch.stamp > maxStamp) maxStamp = e.prePrepare.batch.stamp
+      } else if (seq > this.lastExecuted) {
+        this.log.delete(seq)
+        this.persist({ op: 'forget', seq })
+      } else e.resetForView()
+    }
     for (const pp of nv.prePrepares) {
       if (pp.seq > maxSeq) maxSeq = pp.seq
       if (pp.batch.stamp > maxStamp) maxStamp = pp.batch.stamp
@@ -1103,7 +1179,7 @@ export class Replica {
     if (this.isPrimary()) {
       this.lastAssigned = maxSeq
       this.lastAssignedStamp = maxStamp
-      for (const pp of nv.prePrepares) {
+      for (const pp of [...nv.prePrepares, ...sameView.map((e) => e.prePrepare as PrePrepare)]) {
         if (pp.seq <= this.lastExecuted) continue
         for (const r of pp.batch.requests) if (r.timestamp > (this.inFlight.get(r.client) ?? -1)) this.inFlight.set(r.client, r.timestamp)
         for (const p of pp.batch.proposals ?? []) {
@@ -1250,7 +1326,7 @@ export class Replica {
     e.prepared = pe.prepared
     e.sentCommit = pe.prepared
     e.committed = pe.committed
-    if (pe.prepares !== undefined) e.preparedProof = { prePrepare: pe.prePrepare, prepares: pe.prepares }
+    if (pe.prepares !== undefined) e.preparedProof = { prePrepare: pe.preparedPrePrepare ?? pe.prePrepare, prepares: pe.prepares }
     if (pe.prePrepare.seq > this.highestPrePrepareSeen) this.highestPrePrepareSeen = pe.prePrepare.seq
     // A backup prepared this slot before the crash, but its PREPARE may never have left (the host
     // persists before it sends). Rebuild the same prepare, for the digest already accepted, so
@@ -1261,5 +1337,8 @@ export class Replica {
       e.ownPrepare = { t: 'prepare', view: pe.view, seq: pe.seq, digest, signature }
       LogEntry.addVote(e.prepares, this.index, { view: pe.view, digest, signature })
     }
+    // Prepared means our commit may have left: it counts again (the flag that the slot committed
+    // is written lazily, so a prepared slot may have committed before the crash).
+    if (pe.prepared) LogEntry.addVote(e.commits, this.index, { view: pe.view, digest: e.digest })
   }
 }

@@ -15,10 +15,19 @@ export interface PersistedEntry {
   readonly prePrepare: PrePrepare
   /** A prepared certificate was collected (so a commit was sent) in `view`. */
   readonly prepared: boolean
-  /** Committed-local: the batch may be executed. */
+  /**
+   * Committed-local: the batch may be executed. Written lazily (with the replica's next write or
+   * tick, or `persistHeldWrites`), so a prepared entry may have committed before a crash.
+   */
   readonly committed: boolean
-  /** The 2f prepare signatures behind `prepared`, for view-change proofs after a restart. */
+  /**
+   * The replica's prepared certificate for this slot (2f prepare signatures), for view-change
+   * proofs after a restart. It may be from an earlier view than `prePrepare`: a replica keeps
+   * its last prepared certificate until it prepares again.
+   */
   readonly prepares?: QuorumCertificate
+  /** The pre-prepare `prepares` certifies, when it is not `prePrepare` itself. */
+  readonly preparedPrePrepare?: PrePrepare
 }
 
 export interface PersistedCheckpoint {

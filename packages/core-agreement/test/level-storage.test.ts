@@ -69,16 +69,19 @@ const opArb: fc.Arbitrary<PersistOp> = fc.oneof(
       prepared: fc.boolean(),
       committed: fc.boolean(),
       withCert: fc.boolean(),
+      // The certificate is for an older pre-prepare of the slot (re-issued or learned since).
+      certifiesOlder: fc.boolean(),
       requests: fc.nat(3),
     })
-    .map(({ seq, view, tag, prepared, committed, withCert, requests }) =>
+    .map(({ seq, view, tag, prepared, committed, withCert, certifiesOlder, requests }) =>
       entryOp({
         seq,
-        view,
-        prePrepare: fakePrePrepare(seq, view, tag, requests),
+        view: view + 1,
+        prePrepare: fakePrePrepare(seq, view + 1, tag, requests),
         prepared,
         committed,
         ...(withCert ? { prepares: fakeCertificate(`p/${seq}/${tag}`, [1, 3]) } : {}),
+        ...(withCert && certifiesOlder ? { preparedPrePrepare: fakePrePrepare(seq, view, tag + 1, requests) } : {}),
       }),
     ),
   fc.record({ seq: fc.nat(24), state: fc.uint8Array({ maxLength: 48 }), certified: fc.boolean() }).map(({ seq, state, certified }) => checkpointOp(checkpoint(seq, state, certified))),

@@ -113,19 +113,65 @@ describe('view change', () => {
     const base = 100
     const h = new Harness({ config: { viewChangeTimeout: base, maxViewChangeTimeout: 8 * base } })
     const craft = new Craft(h)
-    // g/3 is cut off from its peers but hears a client's retransmitted request: it suspects the primary alone.
-    h.block((f) => f.from === 'g/3' || f.to === 'g/3')
-    h.inject('c0', 'g/3', { t: 'request', request: craft.request('c0', 1) })
+    // The primary is silent; the backups hear a client's retransmitted request, but no NEW-VIEW ever arrives.
+    h.isolate('g/0')
+    h.block(is('new-view'))
+    for (const id of ['g/1', 'g/2', 'g/3']) h.inject('c0', id, { t: 'request', request: craft.request('c0', 1) })
     const armedAt = h.now
     const starts: number[] = []
     while (h.now - armedAt < 40 * base) {
       h.tick(10)
+      h.deliverAll()
       const seen = h.events('g/3', 'view-change-started').length
       while (starts.length < seen) starts.push(h.now - armedAt)
     }
     const gaps = starts.map((t, i) => t - (starts[i - 1] ?? 0))
     expect(gaps.slice(0, 8)).toEqual([base, base, 2 * base, 4 * base, 8 * base, 8 * base, 8 * base, 8 * base])
-    expect(h.replica('g/3').status().view).toBe(starts.length)
+    for (const id of ['g/1', 'g/2', 'g/3']) expect(h.replica(id).status().view).toBe(starts.length)
+  })
+
+  it('a replica alone in a view change waits there: its timer starts only once 2f+1 replicas joined', () => {
+    const h = new Harness({ config: { viewChangeTimeout: 100 } })
+    const craft = new Craft(h)
+    // g/3 is cut off from its peers but hears a client's retransmitted request: it suspects the primary alone.
+    const heal = h.block((f) => f.from === 'g/3' || f.to === 'g/3')
+    h.inject('c0', 'g/3', { t: 'request', request: craft.request('c0', 1) })
+    h.run(5_000)
+    expect(h.events('g/3', 'view-change-started')).toEqual([{ kind: 'view-change-started', view: 1 }])
+    expect(h.replica('g/3').status()).toMatchObject({ view: 1, active: false })
+    // Back in touch, it still executes what the group orders in view 0 (learning), and when the
+    // others change view it is already there.
+    heal()
+    h.isolate('g/0')
+    h.invoke('c1', 'after the heal')
+    h.run(5_000)
+    for (const id of ['g/1', 'g/2', 'g/3']) expect(h.replica(id).status()).toMatchObject({ view: 1, active: true })
+    expect(h.completed('c1')).toHaveLength(1)
+  })
+
+  it('batches accepted in a view that never execute arm the timer, the primary\'s included', () => {
+    const h = new Harness()
+    // Every prepare is lost: nobody's batch prepares, and no client retransmits to the backups.
+    h.block(is('prepare'))
+    h.invoke('c0', 'stuck')
+    h.deliverAll()
+    for (const id of h.ids) expect(h.replica(id).status()).toMatchObject({ pending: 0, lastExecuted: 0 })
+    h.run(T + 100)
+    for (const id of h.ids) expect(h.events(id, 'view-change-started')).toEqual([{ kind: 'view-change-started', view: 1 }])
+  })
+
+  it('STATUS from a peer that executed a slot we still wait for gets our votes for it (it may have to vote again)', () => {
+    const h = new Harness()
+    h.block(both(is('commit'), to('g/2')))
+    h.invoke('c0', 'a')
+    h.deliverAll()
+    expect(h.replica('g/1').status().lastExecuted).toBe(1)
+    expect(h.replica('g/2').status().lastExecuted).toBe(0)
+    // g/1 executed seq 1 already; g/2 waits for it. After a NEW-VIEW re-issues such a slot, g/1
+    // must vote on it again and may lack g/2's prepare: g/2 resends its votes, not only above 1.
+    const out = h.inject('g/1', 'g/2', { t: 'status', view: 0, active: true, lastExecuted: 1, stable: 0 })
+    expect(out.filter(both(is('prepare'), to('g/1'))).map((f) => (f.message as { seq: number }).seq)).toEqual([1])
+    expect(out.filter(both(is('commit'), to('g/1'))).map((f) => (f.message as { seq: number }).seq)).toEqual([1])
   })
 
   it('after a view change makes progress, the next one waits the base timeout again', () => {

@@ -245,6 +245,34 @@ export const SCENARIOS: readonly Scenario[] = [
         ],
       }),
   },
+  {
+    name: 'diverged-views',
+    description: 'f replicas are silent; a backup is cut off long enough to change view alone, then every replica restarts from disk: the views must meet again',
+    build: (p) => {
+      const prng = new Prng(p.seed ^ 0xd1e)
+      const silentOnes = pickFaulty(p, prng.chance(0.5))
+      const correct = Array.from({ length: n(p.f) }, (_, i) => i).filter((i) => !silentOnes.includes(i))
+      const loner = prng.pick(correct.filter((i) => i !== 0))
+      const healAt = prng.int(1_000, 4_000)
+      return base(p, {
+        faults: MILD,
+        // A short, low-capped back-off makes replicas that drift apart reach the cap quickly.
+        replicaConfig: { ...SMALL_LOG, viewChangeTimeout: 200, maxViewChangeTimeout: 800 },
+        byzantine: byz(silentOnes, () => silent),
+        safetyDuration: healAt + 2_000,
+        schedule: [
+          at(50, (s) => s.network.partition([s.node(loner).id], s.replicas.filter((r) => r.index !== loner).map((r) => r.id))),
+          at(healAt, (s) => s.network.heal()),
+          at(healAt + prng.int(300, 800), (s) => {
+            for (const i of correct) s.crash(i)
+          }),
+          at(healAt + 1_000, (s) => {
+            for (const i of correct) s.restart(i)
+          }),
+        ],
+      })
+    },
+  },
 ]
 
 export function scenarioByName(name: string): Scenario | undefined {

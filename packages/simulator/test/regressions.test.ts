@@ -21,6 +21,21 @@ const REGRESSIONS: ReadonlyArray<{ scenario: string; seeds: readonly number[]; b
     seeds: [192],
     bug: 'a replica that changed view alone could not learn a batch once a peer had replaced its commit with a later view\'s and another had executed it without committing in that view (fixed: signed "executed" attestations, f+1 of them)',
   },
+  {
+    scenario: 'diverged-views',
+    seeds: [6],
+    bug: 'a replica restored from disk paired a slot\'s latest pre-prepare with the prepared certificate of an older one, so every view change it sent was rejected (fixed: the certified pre-prepare is stored with the certificate)',
+  },
+  {
+    scenario: 'diverged-views',
+    seeds: [114],
+    bug: 'after a NEW-VIEW re-issued slots that one replica had executed before a restart, the others never resent it their prepares (STATUS looked only above its last executed slot), so it never sent the commits they lacked (fixed: peers resend votes for slots they still wait for)',
+  },
+  {
+    scenario: 'diverged-views',
+    seeds: [475],
+    bug: 'the primary of a view whose backups could not gather a quorum waited forever: only relayed client requests armed the view-change timer (fixed: accepted batches that do not execute arm it too)',
+  },
 ]
 
 describe.each(REGRESSIONS)('regression in $scenario', ({ scenario, seeds, bug }) => {

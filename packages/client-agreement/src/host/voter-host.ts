@@ -255,6 +255,10 @@ export class VoterHost {
     this.queueHead = 0
     this.queuedBytes = 0
     if (!wasNew) {
+      if (this.fatalError === undefined) {
+        this.voter.persistHeldWrites()
+        this.handle(this.voter.ready())
+      }
       try {
         await this.lastWrite
       } catch {

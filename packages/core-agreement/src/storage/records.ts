@@ -10,7 +10,7 @@
  * | `02`                     | checkpoint header `{ seq, digest, certificate?, stateLength }`    |
  * | `03`                     | checkpoint state, raw bytes (sha256 = header digest)              |
  * | `04`                     | `{ reason }`: LevelDB dropped data once; the store stays refused  |
- * | `10` + seq (8 bytes, BE) | entry `{ seq, view, prePrepare, prepared, committed, prepares? }` |
+ * | `10` + seq (8 bytes, BE) | entry `{ seq, view, prePrepare, prepared, committed, prepares?, preparedPrePrepare? }` |
  *
  * Big-endian sequence numbers make LevelDB's byte order the sequence order, so entries are read
  * back in order. Values are canonical encodings (`encode` of @bftrc/crypto); the pre-prepare inside
@@ -23,6 +23,7 @@
 import {
   DIGEST_BYTES,
   DecodeError,
+  type Value,
   type ValueMap,
   asBool,
   asBytes,
@@ -35,7 +36,7 @@ import {
   encode,
 } from '@bftrc/crypto'
 import type { MessageLimits } from '../limits.js'
-import { decodeMessage, encodeMessage } from '../messages.js'
+import { type PrePrepare, decodeMessage, encodeMessage } from '../messages.js'
 import type { PersistedCheckpoint, PersistedEntry } from '../storage.js'
 import { StorageCorruptError } from './errors.js'
 
@@ -203,7 +204,15 @@ export function encodeEntry(e: PersistedEntry, prePrepare = encodeMessage(e.preP
     prepared: e.prepared,
     committed: e.committed,
     prepares: e.prepares === undefined ? undefined : certificateToValue(e.prepares),
+    preparedPrePrepare: e.preparedPrePrepare === undefined ? undefined : encodeMessage(e.preparedPrePrepare),
   })
+}
+
+function decodeStoredPrePrepare(value: Value | undefined, field: string, seq: number, limits: MessageLimits): PrePrepare {
+  const pp = decodeMessage(asBytes(value, field, undefined, limits.maxMessageBytes), limits)
+  if (pp.t !== 'pre-prepare') throw new DecodeError('wrong-type', `${field}: a ${pp.t} message, not a pre-prepare`)
+  if (pp.seq !== seq) throw new DecodeError('wrong-type', `${field}.seq ${pp.seq} differs from the entry's ${seq}`)
+  return pp
 }
 
 export function decodeEntry(key: Uint8Array, value: Uint8Array, limits: MessageLimits): PersistedEntry {
@@ -211,14 +220,14 @@ export function decodeEntry(key: Uint8Array, value: Uint8Array, limits: MessageL
     const keySeq = entrySeqOf(key)
     if (keySeq === undefined) throw new StorageCorruptError(keyName(key), 'not a well-formed entry key')
     // The pre-prepare is bounded by maxMessageBytes; the rest of the record by a small margin.
-    const m = asMap(decode(plain(value), limits.maxMessageBytes + SMALL_RECORD_BYTES), 'entry')
-    onlyFields(m, ['seq', 'view', 'prePrepare', 'prepared', 'committed', 'prepares'], 'entry')
+    const m = asMap(decode(plain(value), 2 * limits.maxMessageBytes + SMALL_RECORD_BYTES), 'entry')
+    onlyFields(m, ['seq', 'view', 'prePrepare', 'prepared', 'committed', 'prepares', 'preparedPrePrepare'], 'entry')
     const seq = asUint(m.seq, 'entry.seq')
     if (seq !== keySeq) throw new DecodeError('wrong-type', `entry.seq ${seq} differs from the key's ${keySeq}`)
-    const pp = decodeMessage(asBytes(m.prePrepare, 'entry.prePrepare', undefined, limits.maxMessageBytes), limits)
-    if (pp.t !== 'pre-prepare') throw new DecodeError('wrong-type', `entry.prePrepare: a ${pp.t} message, not a pre-prepare`)
-    if (pp.seq !== seq) throw new DecodeError('wrong-type', `entry.prePrepare.seq ${pp.seq} differs from the entry's ${seq}`)
+    const pp = decodeStoredPrePrepare(m.prePrepare, 'entry.prePrepare', seq, limits)
     const prepares = m.prepares === undefined ? undefined : certificateFromValue(m.prepares, 'entry.prepares')
+    const preparedPp = m.preparedPrePrepare === undefined ? undefined : decodeStoredPrePrepare(m.preparedPrePrepare, 'entry.preparedPrePrepare', seq, limits)
+    if (preparedPp !== undefined && prepares === undefined) throw new DecodeError('wrong-type', 'entry.preparedPrePrepare without entry.prepares')
     return {
       seq,
       view: asUint(m.view, 'entry.view'),
@@ -226,6 +235,7 @@ export function decodeEntry(key: Uint8Array, value: Uint8Array, limits: MessageL
       prepared: asBool(m.prepared, 'entry.prepared'),
       committed: asBool(m.committed, 'entry.committed'),
       ...(prepares !== undefined ? { prepares } : {}),
+      ...(preparedPp !== undefined ? { preparedPrePrepare: preparedPp } : {}),
     }
   })
 }
