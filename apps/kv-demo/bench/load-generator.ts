@@ -38,12 +38,14 @@ export class OpenLoopGenerator {
     const t = emptyTotals()
     let sendRefused = 0
     let lateAnswers = 0
+    let retransmits = 0
     for (const ep of this.init.endpoints) {
       addTotals(t, totals(ep.transport))
       sendRefused += ep.host.counters.refused
       lateAnswers += ep.host.counters.lateCompletions
+      retransmits += ep.host.clientCounters().retransmit ?? 0
     }
-    return { reconnects: t.reconnects, dialFailures: t.dialFailures, transportDrops: t.dropped, sendRefused, lateAnswers }
+    return { retransmits, reconnects: t.reconnects, dialFailures: t.dialFailures, transportDrops: t.dropped, sendRefused, lateAnswers }
   }
 
   /** Requests outstanding now (answered neither in time nor late). */

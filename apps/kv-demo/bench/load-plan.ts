@@ -23,6 +23,8 @@ export interface LoadOptions {
   readonly timeoutMs: number
   readonly arrivals: ArrivalProcess
   readonly seed: number
+  /** The replicas' request queue bound (core `maxPendingRequests`); undefined: the demo's setting (10 000). */
+  readonly maxPending: number | undefined
   readonly json: string | undefined
   /** Where the replicas' LevelDB folders go. */
   readonly dataRoot: string
@@ -40,19 +42,22 @@ export const LIMITS = {
   maxTimeoutMs: 120_000,
   /** Arrivals scheduled in one step (rate × seconds), so the schedule itself stays small. */
   maxArrivalsPerStep: 1_000_000,
+  maxPending: 100_000,
 } as const
 
-export const FULL_DEFAULTS = { steps: [25, 50, 100, 200, 400, 800, 1600], stepSeconds: 10, clients: 256 } as const
-export const QUICK_DEFAULTS = { steps: [50, 200, 800], stepSeconds: 4, clients: 128 } as const
+export const FULL_DEFAULTS = { steps: [25, 50, 100, 200, 400, 800, 1600], stepSeconds: 10, clients: 128 } as const
+export const QUICK_DEFAULTS = { steps: [50, 200, 800], stepSeconds: 4, clients: 64 } as const
 
 export const USAGE = `usage: load [--quick] [--steps R1,R2,...] [--step-seconds S] [--clients N] [--timeout-ms MS]
-            [--arrivals poisson|uniform] [--seed N] [--json FILE] [--data-root DIR]
+            [--arrivals poisson|uniform] [--seed N] [--max-pending N] [--json FILE] [--data-root DIR]
   --steps          offered rates in operations/s, strictly increasing (default ${FULL_DEFAULTS.steps.join(',')}; --quick ${QUICK_DEFAULTS.steps.join(',')})
   --step-seconds   length of each step, ${LIMITS.minStepSeconds}..${LIMITS.maxStepSeconds} (default ${FULL_DEFAULTS.stepSeconds}; --quick ${QUICK_DEFAULTS.stepSeconds})
   --clients        client identities = most requests outstanding, 1..${LIMITS.maxClients} (default ${FULL_DEFAULTS.clients}; --quick ${QUICK_DEFAULTS.clients})
   --timeout-ms     deadline of a request from its scheduled arrival, ${LIMITS.minTimeoutMs}..${LIMITS.maxTimeoutMs} (default 5000)
   --arrivals       poisson (default) or uniform (evenly spaced)
-  --seed           seed of the Poisson arrivals, 0..2^32-1 (default 1)`
+  --seed           seed of the Poisson arrivals, 0..2^32-1 (default 1)
+  --max-pending    the replicas' request queue bound, maxPendingRequests, 1..${LIMITS.maxPending} (default: the demo's, 10000);
+                   below --clients it makes the primary shed requests (dropped.queue-full)`
 
 function positiveNumber(flag: string, text: string, min: number, max: number, integer: boolean): number {
   if (!/^[0-9]+(\.[0-9]+)?$/.test(text)) throw new UsageError(`${flag}: '${text}' is not a number`)
@@ -77,7 +82,7 @@ export function parseLoadArgs(argv: readonly string[], cwd: string, defaultDataR
   const given = new Map<string, string>()
   let quick = false
   let help = false
-  const valued = new Set(['--steps', '--step-seconds', '--clients', '--timeout-ms', '--arrivals', '--seed', '--json', '--data-root'])
+  const valued = new Set(['--steps', '--step-seconds', '--clients', '--timeout-ms', '--arrivals', '--seed', '--max-pending', '--json', '--data-root'])
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
     if (a === '--') continue
@@ -112,6 +117,7 @@ export function parseLoadArgs(argv: readonly string[], cwd: string, defaultDataR
     timeoutMs: get('--timeout-ms') === undefined ? 5000 : positiveNumber('--timeout-ms', get('--timeout-ms') as string, LIMITS.minTimeoutMs, LIMITS.maxTimeoutMs, true),
     arrivals,
     seed: get('--seed') === undefined ? 1 : positiveNumber('--seed', get('--seed') as string, 0, 2 ** 32 - 1, true),
+    maxPending: get('--max-pending') === undefined ? undefined : positiveNumber('--max-pending', get('--max-pending') as string, 1, LIMITS.maxPending, true),
     json: json === undefined ? undefined : resolve(cwd, json),
     dataRoot: dataRoot === undefined ? defaultDataRoot : resolve(cwd, dataRoot),
   }

@@ -29,8 +29,9 @@ export function emptyCounts(): StepCounts {
   return { arrivals: 0, issued: 0, shedAtClient: 0, completed: 0, latenciesMs: [], timedOut: 0, failed: 0, issueLagMs: [], generatorCpuMs: 0 }
 }
 
-/** The generator's client identities, summed: connections re-established, failed dials, frames their transports dropped, sends refused, answers after the deadline. */
+/** The generator's client identities, summed: retransmissions (to every replica), connections re-established, failed dials, frames their transports dropped, sends refused, answers after the deadline. */
 export interface ClientSide {
+  readonly retransmits: number
   readonly reconnects: number
   readonly dialFailures: number
   readonly transportDrops: number
@@ -40,6 +41,7 @@ export interface ClientSide {
 
 export function clientSideDelta(before: ClientSide, after: ClientSide): ClientSide {
   return {
+    retransmits: after.retransmits - before.retransmits,
     reconnects: after.reconnects - before.reconnects,
     dialFailures: after.dialFailures - before.dialFailures,
     transportDrops: after.transportDrops - before.transportDrops,
@@ -211,14 +213,38 @@ export function judgeMemory(steps: readonly StepSummary[], saturationIndex: numb
   }
 }
 
+/**
+ * What the replicas still hold once the load is over: the V8 heap after a full collection, after
+ * the drain, must exceed the one before the steps (same measure) by at most `slackMiB`. Queues
+ * that were bounded empty out; something kept per request would remain.
+ */
+export const RETAINED_HEAP_RULE = { slackMiB: 16 } as const
+
+export interface RetainedHeapVerdict {
+  readonly ok: boolean
+  readonly beforeMiB: number
+  readonly afterMiB: number
+  /** Growth per request answered over the run, in bytes (what a leak per request would cost). */
+  readonly bytesPerRequest: number
+  readonly message: string
+}
+
+export function judgeRetainedHeap(beforeBytes: number, afterBytes: number, requests: number, rule = RETAINED_HEAP_RULE): RetainedHeapVerdict {
+  const beforeMiB = round(beforeBytes / MiB, 1)
+  const afterMiB = round(afterBytes / MiB, 1)
+  const ok = afterBytes <= beforeBytes + rule.slackMiB * MiB
+  const bytesPerRequest = requests > 0 ? Math.round((afterBytes - beforeBytes) / requests) : Number.NaN
+  return { ok, beforeMiB, afterMiB, bytesPerRequest, message: `replica heap after a full GC ${beforeMiB} MiB before the steps → ${afterMiB} MiB after the drain (${bytesPerRequest} B per request answered; bound +${rule.slackMiB} MiB): ${ok ? 'released' : 'RETAINED'}` }
+}
+
 export function stepTable(steps: readonly StepSummary[]): string {
-  const head = '| offered (ops/s) | throughput (ops/s) | p50 (ms) | p99 (ms) | timed out | shed at client | issue lag p99 (ms) | generator CPU (ms/s) | replica drops (queue/pending/input/transport) | client reconnects | view changes | RSS max (MiB) | heap max (MiB) | max queue / pending / log / host input / writes waiting |'
+  const head = '| offered (ops/s) | throughput (ops/s) | p50 (ms) | p99 (ms) | timed out | shed at client | issue lag p99 (ms) | generator CPU (ms/s) | replica drops (queue/pending/input/transport) | client retransmits / reconnects | view changes | RSS max (MiB) | heap max (MiB) | max queue / pending / log / host input / writes waiting |'
   const sep = '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'
   const fmt = (x: number) => (Number.isNaN(x) ? '–' : String(x))
   const rows = steps.map((s) => {
     const d = s.replicaDrops
     const z = s.sizesMax
-    return `| ${s.rate} (${s.offered}) | ${s.throughput}${s.follows ? '' : ' *'} | ${fmt(s.p50Ms)} | ${fmt(s.p99Ms)} | ${s.timedOut} | ${s.shedAtClient} | ${fmt(s.issueLagP99Ms)} | ${s.generatorCpuMsPerSec} | ${d.queueFull}/${d.pendingFull}/${d.hostInput}/${d.transport} | ${s.clientSide.reconnects} | ${s.viewChanges} | ${s.rssMaxMiB} | ${s.heapMaxMiB} | ${z.queue} / ${z.pending} / ${z.log} / ${z.queuedInputs} / ${z.pendingWrites} |`
+    return `| ${s.rate} (${s.offered}) | ${s.throughput}${s.follows ? '' : ' *'} | ${fmt(s.p50Ms)} | ${fmt(s.p99Ms)} | ${s.timedOut} | ${s.shedAtClient} | ${fmt(s.issueLagP99Ms)} | ${s.generatorCpuMsPerSec} | ${d.queueFull}/${d.pendingFull}/${d.hostInput}/${d.transport} | ${s.clientSide.retransmits} / ${s.clientSide.reconnects} | ${s.viewChanges} | ${s.rssMaxMiB} | ${s.heapMaxMiB} | ${z.queue} / ${z.pending} / ${z.log} / ${z.queuedInputs} / ${z.pendingWrites} |`
   })
   return [head, sep, ...rows].join('\n')
 }

@@ -18,7 +18,7 @@ import { kv } from '../src/kv-app.js'
 import { OpenLoopGenerator } from './load-generator.js'
 import { LoadChecks } from './load-checks.js'
 import { type LoadOptions, USAGE, UsageError, arrivalOffsets, arrivalRng, parseLoadArgs } from './load-plan.js'
-import { type ClientSide, type StepCounts, type StepSummary, clientSideDelta, findSaturation, judgeMemory, stepTable, summariseStep } from './load-report.js'
+import { type ClientSide, type StepCounts, type StepSummary, clientSideDelta, findSaturation, judgeMemory, judgeRetainedHeap, stepTable, summariseStep } from './load-report.js'
 import { cpuJiffies, machine } from './machine.js'
 import type { NodeStatus } from './metrics.js'
 import { type Child, type ClientEndpoint, clientHost, invokedFrom, killAll, logger, makeCluster, runFolder, startGroup, withTimeout } from './processes.js'
@@ -95,7 +95,7 @@ async function runSteps(o: LoadOptions, gen: OpenLoopGenerator, group: readonly 
     // The step's closing statuses are taken while the next step runs: no pause in the arrivals.
     records.push({ rate, counts, seconds, clientSide, samples, end: statusAll(group) })
     const c = counts
-    log(`${rate} ops/s offered: ${round(c.completed / seconds, 1)} ops/s done, p50 ${round(quantile(c.latenciesMs, 0.5), 1)} ms, p99 ${round(quantile(c.latenciesMs, 0.99), 1)} ms, ${c.timedOut} timed out, ${c.shedAtClient} shed at the client, ${gen.outstanding} outstanding, issue lag p99 ${round(quantile(c.issueLagMs, 0.99), 1)} ms, ${clientSide.reconnects} client reconnects`)
+    log(`${rate} ops/s offered: ${round(c.completed / seconds, 1)} ops/s done, p50 ${round(quantile(c.latenciesMs, 0.5), 1)} ms, p99 ${round(quantile(c.latenciesMs, 0.99), 1)} ms, ${c.timedOut} timed out, ${c.shedAtClient} shed at the client, ${gen.outstanding} outstanding, issue lag p99 ${round(quantile(c.issueLagMs, 0.99), 1)} ms, ${clientSide.retransmits} retransmissions, ${clientSide.reconnects} reconnects`)
   }
   const ends = await Promise.all(records.map((r) => r.end))
   return records.map((r, i) => summariseStep(r.rate, r.seconds, r.counts, { before: i === 0 ? start : (ends[i - 1] as NodeStatus[]), after: ends[i] as NodeStatus[], samples: r.samples }, r.clientSide))
@@ -106,9 +106,9 @@ async function run(o: LoadOptions): Promise<boolean> {
   const machineBefore = machine()
   const jiffiesBefore = cpuJiffies()
   const { dataRoot, logDir } = runFolder(o.dataRoot, 'bftrc-load-')
-  log(`${o.quick ? 'quick' : 'full'} run: steps ${o.steps.join(', ')} ops/s × ${o.stepSeconds} s, ${o.clients} client identities, deadline ${o.timeoutMs} ms, ${o.arrivals} arrivals; data and logs in ${dataRoot}`)
+  log(`${o.quick ? 'quick' : 'full'} run: steps ${o.steps.join(', ')} ops/s × ${o.stepSeconds} s, ${o.clients} client identities, deadline ${o.timeoutMs} ms, ${o.arrivals} arrivals${o.maxPending !== undefined ? `, replicas' maxPendingRequests ${o.maxPending}` : ''}; data and logs in ${dataRoot}`)
   const c = await makeCluster([{ name: KV, f: 1 }], [], true)
-  const group = startGroup(c, KV, 'replica', dataRoot, logDir, ['--expose-gc'])
+  const group = startGroup(c, KV, 'replica', dataRoot, logDir, { execArgv: ['--expose-gc'], ...(o.maxPending !== undefined ? { core: { maxPendingRequests: o.maxPending } } : {}) })
   const endpoints: ClientEndpoint[] = []
   let kept = true
   try {
@@ -116,6 +116,9 @@ async function run(o: LoadOptions): Promise<boolean> {
     log(`replicas ready; starting ${o.clients} client identities (+1 checker)`)
     endpoints.push(...(await startClients(c.membership, o.clients + 1)))
     const checker = endpoints.pop() as ClientEndpoint
+    // Warm-up: one request per identity (the replicas learn every client key; JIT), all at once.
+    await Promise.all(endpoints.map((ep, i) => withTimeout(ep.host.invoke(KV, kv.put(`load/warm-up/${i}`, 'x')), 120_000, 'warm-up request')))
+    log('warmed up: one request per identity answered')
     const baseline = await statusAll(group, true)
     const gen = new OpenLoopGenerator({ endpoints, group: KV, timeoutMs: o.timeoutMs, op: (n) => kv.put(`load/${n % 1024}`, `v${n} ${'x'.repeat(24)}`) })
     const steps = await runSteps(o, gen, group, await statusAll(group))
@@ -126,9 +129,11 @@ async function run(o: LoadOptions): Promise<boolean> {
     const final = await statusAll(group, true)
     const saturation = findSaturation(steps)
     const memory = judgeMemory(steps, saturation.index)
-    const heap = (s: readonly NodeStatus[]) => round(Math.max(...s.map((x) => x.heapUsedBytes)) / MiB, 1)
+    const answered = steps.reduce((n, s) => n + s.completed, drain.completed)
+    const heap = (s: readonly NodeStatus[]) => Math.max(...s.map((x) => x.heapUsedBytes))
     const rss = (s: readonly NodeStatus[]) => round(Math.max(...s.map((x) => x.rssBytes)) / MiB, 1)
-    const problems = [...correctness.problems, ...(memory.judged && !memory.ok ? [memory.message] : []), ...(memory.judged ? [] : [`memory ${memory.message}`])]
+    const retained = judgeRetainedHeap(heap(baseline), heap(final), answered)
+    const problems = [...correctness.problems, ...(memory.judged ? (memory.ok ? [] : [memory.message]) : [`memory ${memory.message}`]), ...(retained.ok ? [] : [retained.message])]
     const jiffiesAfter = cpuJiffies()
     const report = {
       when: new Date(started).toISOString(),
@@ -140,7 +145,8 @@ async function run(o: LoadOptions): Promise<boolean> {
       steps,
       saturation,
       memory,
-      replicaMemory: { baselineHeapMiB: heap(baseline), baselineRssMiB: rss(baseline), finalHeapMiB: heap(final), finalRssMiB: rss(final), note: 'max over replicas, after a full GC' },
+      retainedHeap: retained,
+      replicaRss: { baselineMiB: rss(baseline), finalMiB: rss(final), note: 'max over replicas, after a full GC' },
       generatorRssMiB: round(process.memoryUsage.rss() / MiB, 1),
       drain: { completed: drain.completed, timedOut: drain.timedOut, stillOutstanding: gen.outstanding },
       correctness,
@@ -148,13 +154,13 @@ async function run(o: LoadOptions): Promise<boolean> {
     const load = (m: Record<string, unknown>) => JSON.stringify(m.loadavg)
     const lines = [
       `bftrc load (${o.quick ? 'quick' : 'full'}), ${report.seconds} s, ${String(machineBefore.nproc)} cores, node ${process.version}, load average ${load(machineBefore)} → ${load(report.machine.after)}, CPUs busy ${Math.round(report.machine.busyShareDuringRun * 100)} % of the run`,
-      `4 KV replicas (f = 1, LevelDB, libp2p on 127.0.0.1), ${o.clients} client identities, deadline ${o.timeoutMs} ms, ${o.arrivals} arrivals, ${o.stepSeconds} s per step; * = throughput below 90 % of offered`,
+      `4 KV replicas (f = 1, LevelDB, libp2p on 127.0.0.1${o.maxPending !== undefined ? `, maxPendingRequests ${o.maxPending}` : ''}), ${o.clients} client identities, deadline ${o.timeoutMs} ms, ${o.arrivals} arrivals, ${o.stepSeconds} s per step; * = throughput below 90 % of offered`,
       '',
       stepTable(steps),
       '',
       `saturation: ${saturation.index === undefined ? 'not reached' : `throughput stopped following at ${steps[saturation.index]?.rate} ops/s offered (last followed: ${saturation.lastFollowedRate ?? 'none'})`}; peak ${saturation.peakThroughput} ops/s at ${saturation.peakAtRate} offered`,
       `memory: ${memory.message}`,
-      `replica memory after a full GC (max over replicas): heap ${report.replicaMemory.baselineHeapMiB} MiB before the steps, ${report.replicaMemory.finalHeapMiB} MiB after the drain; RSS ${report.replicaMemory.baselineRssMiB} → ${report.replicaMemory.finalRssMiB} MiB; generator RSS ${report.generatorRssMiB} MiB`,
+      `retained: ${retained.message}; replica RSS after a full GC ${report.replicaRss.baselineMiB} → ${report.replicaRss.finalMiB} MiB (max over replicas); generator RSS ${report.generatorRssMiB} MiB`,
       `drain: ${drain.completed} answered, ${drain.timedOut} timed out, ${gen.outstanding} still outstanding`,
       `correctness: ${correctness.summary}`,
       problems.length === 0 ? 'load: OK — agreement, liveness and bounded memory held' : `load: FAILED — ${problems.join('; ')}`,

@@ -2,8 +2,10 @@
  * One process of a system under test, forked by bench.ts with an IPC channel:
  *
  *   node node.js raw     CONFIG_JSON KEY_SEED_HEX ID            unreplicated KV server over libp2p
- *   node node.js replica CONFIG_JSON KEY_SEED_HEX ID DATA_DIR   a replica (LevelStorage on disk):
- *                                                               KvApp in group kv, BenchCallerApp otherwise
+ *   node node.js replica CONFIG_JSON KEY_SEED_HEX ID DATA_DIR [CORE_JSON]
+ *                                                               a replica (LevelStorage on disk): KvApp in
+ *                                                               group kv, BenchCallerApp otherwise; CORE_JSON
+ *                                                               overrides numeric core-agreement settings
  *
  * IPC: the child sends { t: 'ready' } once serving; on { t: 'status', samples, gc } it answers
  * { t: 'status', ... } with CPU time, memory, transport totals, the host's figures, the workload
@@ -25,7 +27,7 @@ function send(msg: unknown): void {
 }
 
 async function main(): Promise<void> {
-  const [mode, configJson, seedHex, id, dataDir] = process.argv.slice(2)
+  const [mode, configJson, seedHex, id, dataDir, coreJson] = process.argv.slice(2)
   if ((mode !== 'raw' && mode !== 'replica') || configJson === undefined || seedHex === undefined || id === undefined) throw new Error('usage: node.js raw|replica CONFIG_JSON SEED_HEX ID [DATA_DIR]')
   const membership = Membership.parse(configJson)
   const keyPair = keyPairFromSeed(fromHex(seedHex))
@@ -54,7 +56,7 @@ async function main(): Promise<void> {
       app: app ?? new KvApp(),
       dataDir,
       transport,
-      config: VOTER_CONFIG,
+      config: coreJson === undefined ? VOTER_CONFIG : { ...VOTER_CONFIG, core: { ...VOTER_CONFIG.core, ...coreOverrides(coreJson) } },
       tickAfter: () =>
         transport.whenConnected(
           membership.group(member.group)!.members.filter((m) => m.id !== id).map((m) => m.id),
@@ -123,6 +125,13 @@ async function main(): Promise<void> {
     }
   })
   send({ t: 'ready' })
+}
+
+/** Numeric core-agreement settings from the command line (the replica's config check validates them). */
+function coreOverrides(json: string): Record<string, number> {
+  const v: unknown = JSON.parse(json)
+  if (typeof v !== 'object' || v === null || Object.values(v).some((x) => typeof x !== 'number')) throw new Error(`CORE_JSON must map settings to numbers: ${json}`)
+  return v as Record<string, number>
 }
 
 function hostFigures(host: VoterHost): HostFigures {

@@ -150,12 +150,17 @@ export async function makeCluster(groups: Array<{ name: string; f: number }>, cl
   return { membership: Membership.fromConfig(config), config, keys: g.keys }
 }
 
-/** Forks one process per member of `group`: replicas on LevelDB folders under `dataRoot`, or raw servers. */
-export function startGroup(c: Cluster, group: string, mode: 'raw' | 'replica', dataRoot: string, logDir: string, extraExecArgv: readonly string[] = []): Child[] {
+/**
+ * Forks one process per member of `group`: replicas on LevelDB folders under `dataRoot`, or raw
+ * servers. `extra.core` overrides core-agreement settings of the replicas (node.ts), `extra.execArgv`
+ * adds node flags.
+ */
+export function startGroup(c: Cluster, group: string, mode: 'raw' | 'replica', dataRoot: string, logDir: string, extra: { execArgv?: readonly string[]; core?: Record<string, number> } = {}): Child[] {
   const json = JSON.stringify(c.config)
+  const core = extra.core === undefined ? [] : [JSON.stringify(extra.core)]
   return c.membership.group(group)!.members.map((m) => {
     const kp = c.keys.get(m.id)!
-    return spawnNode([mode, json, toHex(kp.seed), m.id, join(dataRoot, m.id.replace(/\//g, '-'))], m.id, logDir, extraExecArgv)
+    return spawnNode([mode, json, toHex(kp.seed), m.id, join(dataRoot, m.id.replace(/\//g, '-')), ...core], m.id, logDir, extra.execArgv)
   })
 }
 

@@ -5,10 +5,10 @@ const parse = (...argv: string[]) => parseLoadArgs(argv, '/work/here', '/tmp')
 
 describe('load options', () => {
   it('has full and quick defaults, and takes every option in both spellings', () => {
-    expect(parse()).toMatchObject({ quick: false, steps: FULL_DEFAULTS.steps, stepSeconds: FULL_DEFAULTS.stepSeconds, clients: FULL_DEFAULTS.clients, timeoutMs: 5000, arrivals: 'poisson', seed: 1, json: undefined, dataRoot: '/tmp' })
+    expect(parse()).toMatchObject({ quick: false, steps: FULL_DEFAULTS.steps, stepSeconds: FULL_DEFAULTS.stepSeconds, clients: FULL_DEFAULTS.clients, timeoutMs: 5000, arrivals: 'poisson', seed: 1, maxPending: undefined, json: undefined, dataRoot: '/tmp' })
     expect(parse('--quick')).toMatchObject({ quick: true, steps: QUICK_DEFAULTS.steps, stepSeconds: QUICK_DEFAULTS.stepSeconds, clients: QUICK_DEFAULTS.clients })
-    const o = parse('--', '--quick', '--steps', '10,20,40', '--step-seconds=2.5', '--clients', '7', '--timeout-ms=900', '--arrivals', 'uniform', '--seed', '42', '--json', 'out.json', '--data-root=/dev/shm')
-    expect(o).toMatchObject({ quick: true, steps: [10, 20, 40], stepSeconds: 2.5, clients: 7, timeoutMs: 900, arrivals: 'uniform', seed: 42, json: '/work/here/out.json', dataRoot: '/dev/shm' })
+    const o = parse('--', '--quick', '--steps', '10,20,40', '--step-seconds=2.5', '--clients', '7', '--timeout-ms=900', '--arrivals', 'uniform', '--seed', '42', '--max-pending', '16', '--json', 'out.json', '--data-root=/dev/shm')
+    expect(o).toMatchObject({ quick: true, steps: [10, 20, 40], stepSeconds: 2.5, clients: 7, timeoutMs: 900, arrivals: 'uniform', seed: 42, maxPending: 16, json: '/work/here/out.json', dataRoot: '/dev/shm' })
     expect(parse('--help').help).toBe(true)
   })
 
@@ -29,6 +29,7 @@ describe('load options', () => {
       [['--timeout-ms', '50'], /--timeout-ms: 50 is outside 100\.\.120000/],
       [['--arrivals', 'bursty'], /--arrivals: 'bursty' is neither poisson nor uniform/],
       [['--seed', '4294967296'], /--seed: 4294967296 is outside/],
+      [['--max-pending', '0'], /--max-pending: 0 is outside 1\.\.100000/],
       [['--json'], /--json needs a value/],
       [['--json', '--quick'], /--json needs a value/],
       [['--clients', '3', '--clients', '4'], /--clients given twice/],

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { type ClientSide, type StepCounts, type StepSummary, clientSideDelta, emptyCounts, findSaturation, judgeMemory, stepTable, summariseStep } from '../bench/load-report.js'
+import { type ClientSide, type StepCounts, type StepSummary, clientSideDelta, emptyCounts, findSaturation, judgeMemory, judgeRetainedHeap, stepTable, summariseStep } from '../bench/load-report.js'
 import type { HostFigures, NodeStatus } from '../bench/metrics.js'
 import { max } from '../bench/stats.js'
 
 const MiB = 2 ** 20
-const noClientTrouble: ClientSide = { reconnects: 0, dialFailures: 0, transportDrops: 0, sendRefused: 0, lateAnswers: 0 }
+const noClientTrouble: ClientSide = { retransmits: 0, reconnects: 0, dialFailures: 0, transportDrops: 0, sendRefused: 0, lateAnswers: 0 }
 
 function host(over: Partial<HostFigures>): HostFigures {
   return { writeP50: 1, writeP99: 2, view: 0, lastExecuted: 0, stateDigest: 'aa', viewChanges: 0, framesInDropped: 0, writes: 0, executedBatches: 0, queuedInputs: 0, pendingWrites: 0, queueFull: 0, pendingFull: 0, sizes: {}, ...over }
@@ -40,7 +40,7 @@ describe('load step summary', () => {
     const after = [status('kv/0', 120, 30, { queueFull: 9, framesInDropped: 4, viewChanges: 3, sizes: { queue: 40, pending: 0, log: 64 } }, 7), status('kv/1', 110, 25, { pendingFull: 10, viewChanges: 2 })]
     const samples = [status('kv/1', 150, 45, { queuedInputs: 12, pendingWrites: 200, sizes: { queue: 0, pending: 77, log: 70 } })]
     const c = counts({ arrivals: 400, issued: 300, shedAtClient: 100, completed: 250, timedOut: 20, latenciesMs: Array.from({ length: 100 }, (_, i) => i + 1), issueLagMs: [1, 2, 30], generatorCpuMs: 3000 })
-    const s = summariseStep(100, 4, c, { before, after, samples }, { ...noClientTrouble, reconnects: 2 })
+    const s = summariseStep(100, 4, c, { before, after, samples }, { ...noClientTrouble, retransmits: 9, reconnects: 2 })
     expect(s).toMatchObject({
       rate: 100,
       offered: 100,
@@ -57,7 +57,7 @@ describe('load step summary', () => {
       heapMaxMiB: 45,
       sizesMax: { queue: 40, pending: 77, log: 70, queuedInputs: 12, pendingWrites: 200 },
       viewChanges: 2,
-      clientSide: { reconnects: 2 },
+      clientSide: { retransmits: 9, reconnects: 2 },
       follows: false,
     })
     // 90 % of the offered rate still follows; below does not.
@@ -66,7 +66,7 @@ describe('load step summary', () => {
   })
 
   it('subtracts client-side counters', () => {
-    expect(clientSideDelta({ reconnects: 1, dialFailures: 2, transportDrops: 3, sendRefused: 4, lateAnswers: 5 }, { reconnects: 4, dialFailures: 2, transportDrops: 9, sendRefused: 4, lateAnswers: 15 })).toEqual({ reconnects: 3, dialFailures: 0, transportDrops: 6, sendRefused: 0, lateAnswers: 10 })
+    expect(clientSideDelta({ retransmits: 10, reconnects: 1, dialFailures: 2, transportDrops: 3, sendRefused: 4, lateAnswers: 5 }, { retransmits: 30, reconnects: 4, dialFailures: 2, transportDrops: 9, sendRefused: 4, lateAnswers: 15 })).toEqual({ retransmits: 20, reconnects: 3, dialFailures: 0, transportDrops: 6, sendRefused: 0, lateAnswers: 10 })
   })
 
   it('tabulates every step and marks the ones that did not follow', () => {
@@ -108,6 +108,16 @@ describe('memory past saturation', () => {
   it('is not judged with fewer than two steps past saturation', () => {
     expect(judgeMemory([step(50, 50, 90), step(100, 70, 500)], 1)).toMatchObject({ judged: false, ok: false, overloadSteps: 1 })
     expect(judgeMemory([step(50, 50, 90)], undefined).message).toMatch(/not judged: 0 step/)
+  })
+})
+
+describe('heap retained after the drain', () => {
+  it('is released when it exceeds the heap before the steps by at most 16 MiB, with the growth per request', () => {
+    expect(judgeRetainedHeap(20 * MiB, 36 * MiB, 1024)).toMatchObject({ ok: true, beforeMiB: 20, afterMiB: 36, bytesPerRequest: 16 * 1024 })
+    const v = judgeRetainedHeap(20 * MiB, 36 * MiB + 1, 1000)
+    expect(v).toMatchObject({ ok: false })
+    expect(v.message).toContain('RETAINED')
+    expect(judgeRetainedHeap(30 * MiB, 20 * MiB, 0)).toMatchObject({ ok: true, bytesPerRequest: Number.NaN })
   })
 })
 

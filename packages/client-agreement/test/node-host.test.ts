@@ -324,6 +324,7 @@ describe('ClientHost', () => {
       expect(alice.queued('server')).toBe(2)
       expect(alice.counters).toMatchObject({ timedOutSent: 1, timedOutUnsent: 1 })
       await until('the first request to reach the replicas', () => replicas.held.length === 1)
+      await until('a retransmission of it', () => (alice.clientCounters().retransmit ?? 0) >= 1)
       // The late answer to the first frees the Client; the third (not the second) goes out next.
       replicas.answerOldest()
       await until('the third request to be sent', () => replicas.held.length === 1 && alice.queued('server') === 1)

@@ -193,6 +193,13 @@ export class ClientHost {
     await this.transport.stop()
   }
 
+  /** The Clients' own counters (`retransmit`, `read-only-fallback`, `dropped.<reason>`), summed over groups. */
+  clientCounters(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const lane of this.lanes.values()) for (const [k, v] of lane.client.counters) out[k] = (out[k] ?? 0) + v
+    return out
+  }
+
   /** The view each group's client believes current. */
   views(): Record<string, number> {
     return Object.fromEntries([...this.lanes].map(([g, l]) => [g, l.client.currentView()]))
