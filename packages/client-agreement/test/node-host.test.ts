@@ -283,12 +283,16 @@ describe('VoterHost', () => {
 /** Four stand-in replicas of `server` that answer each request only when the test says so. */
 class HeldReplicas {
   readonly held: Array<{ timestamp: number; op: Uint8Array }> = []
+  /** Timestamps seen: a retransmission still in flight after its answer is not held again. */
+  private readonly seen = new Set<number>()
   private readonly nodes: LoopTransport[]
   constructor(hub: Hub) {
     this.nodes = [0, 1, 2, 3].map((i) => new LoopTransport(hub, `server/${i}`))
     this.nodes[0]!.onMessage((_from, bytes) => {
       const m = decodeMessage(bytes, DEFAULT_LIMITS)
-      if (m.t === 'request' && !this.held.some((h) => h.timestamp === m.request.timestamp)) this.held.push({ timestamp: m.request.timestamp, op: m.request.op })
+      if (m.t !== 'request' || this.seen.has(m.request.timestamp)) return
+      this.seen.add(m.request.timestamp)
+      this.held.push({ timestamp: m.request.timestamp, op: m.request.op })
     })
   }
   async start(): Promise<void> {
@@ -315,6 +319,7 @@ describe('ClientHost', () => {
       expect(alice.ticking).toBe(true)
       const second = alice.invoke('server', encode({ n: 2 }), { timeoutMs: 100 })
       const third = alice.invoke('server', encode({ n: 3 }))
+      third.catch(() => undefined) // awaited below; stop() rejects it if the test fails first
       expect(alice.queued('server')).toBe(3)
       await expect(alice.invoke('server', encode({ n: 4 }))).rejects.toBeInstanceOf(ClientQueueFullError)
       expect(alice.counters.queueFull).toBe(1)
