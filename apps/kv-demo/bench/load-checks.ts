@@ -11,6 +11,8 @@ import type { Child, ClientEndpoint } from './processes.js'
 
 export interface Agreement {
   readonly agree: boolean
+  /** Replicas that did not answer (dead or stuck). */
+  readonly silent: string[]
   readonly lastExecuted: number[]
   readonly digests: string[]
   readonly views: number[]
@@ -30,6 +32,11 @@ export interface CorrectnessReport {
 const CONVERGE_MS = 60_000
 const REQUEST_MS = 30_000
 
+function disagreement(a: Agreement): string {
+  const answering = a.digests.filter((d) => d !== '')
+  return `seq ${a.lastExecuted.join('/')}, ${new Set(answering).size} distinct digest(s) among ${answering.length} replicas${a.silent.length > 0 ? `; no answer from ${a.silent.join(', ')}` : ''}`
+}
+
 export class LoadChecks {
   constructor(
     private readonly group: readonly Child[],
@@ -40,30 +47,35 @@ export class LoadChecks {
   async run(): Promise<CorrectnessReport> {
     const problems: string[] = []
     const afterDrain = await this.converge(0)
-    if (!afterDrain.agree) problems.push(`no agreement after the drain: seq ${afterDrain.lastExecuted.join('/')}, digests ${new Set(afterDrain.digests).size} distinct`)
+    if (!afterDrain.agree) problems.push(`no agreement after the drain: ${disagreement(afterDrain)}`)
     const t0 = performance.now()
     const live = await this.writeThenRead()
     const writeReadMs = Math.round(performance.now() - t0)
     if (!live.ok) problems.push(`not live: ${live.why}`)
     const afterWrite = await this.converge(Math.max(...afterDrain.lastExecuted) + 1)
-    if (!afterWrite.agree) problems.push(`no agreement after the final write: seq ${afterWrite.lastExecuted.join('/')}, digests ${new Set(afterWrite.digests).size} distinct`)
-    const seq = (a: Agreement) => `${a.agree ? 'all 4 at' : 'NOT agreed:'} seq ${[...new Set(a.lastExecuted)].join('/')} (digest ${a.digests[0]?.slice(0, 16) ?? '?'}${new Set(a.digests).size > 1 ? ', differing' : ''}), view ${[...new Set(a.views)].join('/')}, ${a.seconds} s to converge`
+    if (!afterWrite.agree) problems.push(`no agreement after the final write: ${disagreement(afterWrite)}`)
+    const seq = (a: Agreement) => (a.agree ? `all 4 at seq ${a.lastExecuted[0]} (digest ${a.digests[0]?.slice(0, 16)}), view ${a.views[0]}, ${a.seconds} s to converge` : `NOT agreed after ${a.seconds} s: ${disagreement(a)}`)
     const summary = `after the drain ${seq(afterDrain)}; ordered write+read ${live.ok ? `ok in ${writeReadMs} ms` : `FAILED (${live.why})`}; after it ${seq(afterWrite)}`
     this.log(`correctness: ${summary}`)
     return { afterDrain, live: live.ok, writeReadMs, afterWrite, problems, summary }
   }
 
-  /** Polls until every replica reports the same sequence number (≥ `atLeast`) and digest, or gives up. */
+  /**
+   * Polls until every replica reports the same sequence number (≥ `atLeast`) and digest, or gives
+   * up. A replica that does not answer (it died) reports seq -1 and no digest, so never agrees.
+   */
   private async converge(atLeast: number): Promise<Agreement> {
     const t0 = performance.now()
-    let last: NodeStatus[] = []
     for (;;) {
-      last = await Promise.all(this.group.map((c) => c.status()))
-      const seqs = last.map((s) => s.host?.lastExecuted ?? -1)
-      const digests = last.map((s) => s.host?.stateDigest ?? '')
+      const settled = await Promise.allSettled(this.group.map((c) => c.status()))
+      const last: Array<NodeStatus | undefined> = settled.map((s) => (s.status === 'fulfilled' ? s.value : undefined))
+      const seqs = last.map((s) => s?.host?.lastExecuted ?? -1)
+      const digests = last.map((s) => s?.host?.stateDigest ?? '')
       const agree = new Set(seqs).size === 1 && new Set(digests).size === 1 && (seqs[0] as number) >= atLeast
       const seconds = Math.round((performance.now() - t0) / 100) / 10
-      if (agree || performance.now() - t0 > CONVERGE_MS) return { agree, lastExecuted: seqs, digests, views: last.map((s) => s.host?.view ?? -1), seconds }
+      const silent = this.group.filter((_, i) => last[i] === undefined).map((c) => c.id)
+      // A replica that exited will never agree: no point waiting for it.
+      if (agree || this.group.some((c) => c.exited) || performance.now() - t0 > CONVERGE_MS) return { agree, silent, lastExecuted: seqs, digests, views: last.map((s) => s?.host?.view ?? -1), seconds }
       await new Promise((r) => setTimeout(r, 250))
     }
   }

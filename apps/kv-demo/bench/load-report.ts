@@ -232,6 +232,7 @@ export interface RetainedHeapVerdict {
 export function judgeRetainedHeap(beforeBytes: number, afterBytes: number, requests: number, rule = RETAINED_HEAP_RULE): RetainedHeapVerdict {
   const beforeMiB = round(beforeBytes / MiB, 1)
   const afterMiB = round(afterBytes / MiB, 1)
+  if (!(Number.isFinite(beforeBytes) && Number.isFinite(afterBytes))) return { ok: false, beforeMiB, afterMiB, bytesPerRequest: Number.NaN, message: 'replica heap not measured: no replica answered' }
   const ok = afterBytes <= beforeBytes + rule.slackMiB * MiB
   const bytesPerRequest = requests > 0 ? Math.round((afterBytes - beforeBytes) / requests) : Number.NaN
   return { ok, beforeMiB, afterMiB, bytesPerRequest, message: `replica heap after a full GC ${beforeMiB} MiB before the steps → ${afterMiB} MiB after the drain (${bytesPerRequest} B per request answered; bound +${rule.slackMiB} MiB): ${ok ? 'released' : 'RETAINED'}` }

@@ -22,7 +22,7 @@ import { type ClientSide, type StepCounts, type StepSummary, clientSideDelta, fi
 import { cpuJiffies, machine } from './machine.js'
 import type { NodeStatus } from './metrics.js'
 import { type Child, type ClientEndpoint, clientHost, invokedFrom, killAll, logger, makeCluster, runFolder, startGroup, withTimeout } from './processes.js'
-import { quantile, ratio, round } from './stats.js'
+import { max, quantile, ratio, round } from './stats.js'
 
 const log = logger('load')
 const MiB = 2 ** 20
@@ -130,8 +130,8 @@ async function run(o: LoadOptions): Promise<boolean> {
     const saturation = findSaturation(steps)
     const memory = judgeMemory(steps, saturation.index)
     const answered = steps.reduce((n, s) => n + s.completed, drain.completed)
-    const heap = (s: readonly NodeStatus[]) => Math.max(...s.map((x) => x.heapUsedBytes))
-    const rss = (s: readonly NodeStatus[]) => round(Math.max(...s.map((x) => x.rssBytes)) / MiB, 1)
+    const heap = (s: readonly NodeStatus[]) => max(s.map((x) => x.heapUsedBytes))
+    const rss = (s: readonly NodeStatus[]) => round(max(s.map((x) => x.rssBytes)) / MiB, 1)
     const retained = judgeRetainedHeap(heap(baseline), heap(final), answered)
     const problems = [...correctness.problems, ...(memory.judged ? (memory.ok ? [] : [memory.message]) : [`memory ${memory.message}`]), ...(retained.ok ? [] : [retained.message])]
     const jiffiesAfter = cpuJiffies()
@@ -194,7 +194,8 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`)
     return 0
   }
-  const limitMs = (o.steps.length * o.stepSeconds + 300) * 1000 + o.timeoutMs
+  // Start-up, drain and checks take at most ~5 min on a starved machine; then the steps.
+  const limitMs = (o.steps.length * o.stepSeconds + 600) * 1000 + o.timeoutMs
   const hardStop = setTimeout(() => {
     log(`hard time limit (${limitMs / 1000} s) reached: killing the processes`)
     killAll()

@@ -74,13 +74,20 @@ export class Child {
       })
     })
     this.ready.catch(() => {})
+    // A message to a child that died before its 'exit' event fails (EPIPE): status() learns it
+    // from its send callback; without a listener the 'error' event would end this process.
+    proc.on('error', () => {})
   }
   status(request: StatusRequest = {}): Promise<NodeStatus> {
     if (this.exited) return Promise.reject(new Error(`${this.id} has exited`))
     return withTimeout(
-      new Promise<NodeStatus>((r) => {
-        this.waiting.push(r)
-        this.proc.send({ t: 'status', samples: request.samples === true, gc: request.gc === true })
+      new Promise<NodeStatus>((resolve, reject) => {
+        this.waiting.push(resolve)
+        this.proc.send({ t: 'status', samples: request.samples === true, gc: request.gc === true }, (err) => {
+          if (err === null) return
+          this.waiting.splice(this.waiting.indexOf(resolve), 1)
+          reject(new Error(`${this.id} is gone: ${err.message}`))
+        })
       }),
       10_000,
       `status of ${this.id}`,

@@ -118,6 +118,7 @@ describe('heap retained after the drain', () => {
     expect(v).toMatchObject({ ok: false })
     expect(v.message).toContain('RETAINED')
     expect(judgeRetainedHeap(30 * MiB, 20 * MiB, 0)).toMatchObject({ ok: true, bytesPerRequest: Number.NaN })
+    expect(judgeRetainedHeap(Number.NaN, 20 * MiB, 10)).toMatchObject({ ok: false, message: 'replica heap not measured: no replica answered' })
   })
 })
 
