@@ -4,10 +4,10 @@
  * offered rate, throughput, latency, timeouts, requests shed at the client and dropped by the
  * replicas, replica memory and queue sizes. Then the group drains and must still agree (same
  * sequence number and state digest everywhere) and be live (an ordered write and read), and
- * replica memory past saturation must stay bounded (load-report.ts, MEMORY_RULE).
+ * replica memory past saturation must stay bounded (load-report.ts: MEMORY_RULE, RETAINED_HEAP_RULE).
  *
- *   node dist/bench/bench/load.js [--quick] [--steps R1,R2,..] [--step-seconds S] [--clients N]
- *                                 [--timeout-ms MS] [--arrivals poisson|uniform] [--seed N] [--json FILE] [--data-root DIR]
+ *   node dist/bench/bench/load.js [--quick] [--steps R1,R2,..] [--step-seconds S] [--clients N] [--timeout-ms MS]
+ *                                 [--arrivals poisson|uniform] [--seed N] [--max-pending N] [--json FILE] [--data-root DIR]
  *
  * Exit: 0 all checks held, 1 a check failed (or the run broke), 2 usage error.
  */
@@ -18,14 +18,14 @@ import { kv } from '../src/kv-app.js'
 import { OpenLoopGenerator } from './load-generator.js'
 import { LoadChecks } from './load-checks.js'
 import { type LoadOptions, USAGE, UsageError, arrivalOffsets, arrivalRng, parseLoadArgs } from './load-plan.js'
-import { type ClientSide, type StepCounts, type StepSummary, clientSideDelta, findSaturation, judgeMemory, judgeRetainedHeap, stepTable, summariseStep } from './load-report.js'
+import { type Measured, buildReport, renderReport } from './load-output.js'
+import { type ClientSide, type StepCounts, type StepSummary, clientSideDelta, summariseStep } from './load-report.js'
 import { cpuJiffies, machine } from './machine.js'
 import type { NodeStatus } from './metrics.js'
 import { type Child, type ClientEndpoint, clientHost, invokedFrom, killAll, logger, makeCluster, runFolder, startGroup, withTimeout } from './processes.js'
-import { max, quantile, ratio, round } from './stats.js'
+import { quantile, ratio, round } from './stats.js'
 
 const log = logger('load')
-const MiB = 2 ** 20
 const KV = 'kv'
 
 /** Statuses of every replica that answers (a replica too busy to answer in 10 s is left out). */
@@ -124,54 +124,18 @@ async function run(o: LoadOptions): Promise<boolean> {
     const steps = await runSteps(o, gen, group, await statusAll(group))
     log(`steps done; draining ${gen.outstanding} outstanding requests`)
     const drain = await gen.drain(60_000 + o.timeoutMs)
-    const checks = new LoadChecks(group, checker, log)
-    const correctness = await checks.run()
+    const correctness = await new LoadChecks(group, checker, log).run()
     const final = await statusAll(group, true)
-    const saturation = findSaturation(steps)
-    const memory = judgeMemory(steps, saturation.index)
-    const answered = steps.reduce((n, s) => n + s.completed, drain.completed)
-    const heap = (s: readonly NodeStatus[]) => max(s.map((x) => x.heapUsedBytes))
-    const rss = (s: readonly NodeStatus[]) => round(max(s.map((x) => x.rssBytes)) / MiB, 1)
-    const retained = judgeRetainedHeap(heap(baseline), heap(final), answered)
-    const problems = [...correctness.problems, ...(memory.judged ? (memory.ok ? [] : [memory.message]) : [`memory ${memory.message}`]), ...(retained.ok ? [] : [retained.message])]
     const jiffiesAfter = cpuJiffies()
-    const report = {
-      when: new Date(started).toISOString(),
-      ok: problems.length === 0,
-      problems,
-      seconds: round((Date.now() - started) / 1000, 1),
-      options: { ...o, json: undefined },
-      machine: { before: machineBefore, after: machine(), busyShareDuringRun: ratio(jiffiesAfter.busy - jiffiesBefore.busy, jiffiesAfter.total - jiffiesBefore.total) },
-      steps,
-      saturation,
-      memory,
-      retainedHeap: retained,
-      replicaRss: { baselineMiB: rss(baseline), finalMiB: rss(final), note: 'max over replicas, after a full GC' },
-      generatorRssMiB: round(process.memoryUsage.rss() / MiB, 1),
-      drain: { completed: drain.completed, timedOut: drain.timedOut, stillOutstanding: gen.outstanding },
-      correctness,
-    }
-    const load = (m: Record<string, unknown>) => JSON.stringify(m.loadavg)
-    const lines = [
-      `bftrc load (${o.quick ? 'quick' : 'full'}), ${report.seconds} s, ${String(machineBefore.nproc)} cores, node ${process.version}, load average ${load(machineBefore)} → ${load(report.machine.after)}, CPUs busy ${Math.round(report.machine.busyShareDuringRun * 100)} % of the run`,
-      `4 KV replicas (f = 1, LevelDB, libp2p on 127.0.0.1${o.maxPending !== undefined ? `, maxPendingRequests ${o.maxPending}` : ''}), ${o.clients} client identities, deadline ${o.timeoutMs} ms, ${o.arrivals} arrivals, ${o.stepSeconds} s per step; * = throughput below 90 % of offered`,
-      '',
-      stepTable(steps),
-      '',
-      `saturation: ${saturation.index === undefined ? 'not reached' : `throughput stopped following at ${steps[saturation.index]?.rate} ops/s offered (last followed: ${saturation.lastFollowedRate ?? 'none'})`}; peak ${saturation.peakThroughput} ops/s at ${saturation.peakAtRate} offered`,
-      `memory: ${memory.message}`,
-      `retained: ${retained.message}; replica RSS after a full GC ${report.replicaRss.baselineMiB} → ${report.replicaRss.finalMiB} MiB (max over replicas); generator RSS ${report.generatorRssMiB} MiB`,
-      `drain: ${drain.completed} answered, ${drain.timedOut} timed out, ${gen.outstanding} still outstanding`,
-      `correctness: ${correctness.summary}`,
-      problems.length === 0 ? 'load: OK — agreement, liveness and bounded memory held' : `load: FAILED — ${problems.join('; ')}`,
-    ]
-    process.stdout.write(`${lines.join('\n')}\n`)
+    const measured: Measured = { started, machineBefore, machineAfter: machine(), busyShare: ratio(jiffiesAfter.busy - jiffiesBefore.busy, jiffiesAfter.total - jiffiesBefore.total), baseline, final, steps, drain, stillOutstanding: gen.outstanding, correctness }
+    const report = buildReport(o, measured, process.memoryUsage.rss(), Date.now())
+    process.stdout.write(`${renderReport(report)}\n`)
     if (o.json !== undefined) {
       writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`)
       log(`figures: ${o.json}`)
     }
-    kept = problems.length > 0
-    return problems.length === 0
+    kept = !report.ok
+    return report.ok
   } finally {
     await Promise.all(endpoints.map((e) => e.host.stop().catch(() => {})))
     await Promise.all(group.map((x) => x.stop()))

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { type ClientSide, type StepCounts, type StepSummary, clientSideDelta, emptyCounts, findSaturation, judgeMemory, judgeRetainedHeap, stepTable, summariseStep } from '../bench/load-report.js'
+import type { CorrectnessReport } from '../bench/load-checks.js'
+import { type Measured, buildReport, renderReport } from '../bench/load-output.js'
+import { parseLoadArgs } from '../bench/load-plan.js'
 import type { HostFigures, NodeStatus } from '../bench/metrics.js'
 import { max } from '../bench/stats.js'
 
@@ -127,5 +130,42 @@ describe('max', () => {
     expect(max([3, Number.NaN, 7, 1])).toBe(7)
     expect(max([])).toBeNaN()
     expect(max([Number.NaN])).toBeNaN()
+  })
+})
+
+describe('the final report', () => {
+  const agreed = { agree: true, silent: [], lastExecuted: [9, 9, 9, 9], digests: ['ab', 'ab', 'ab', 'ab'], views: [0, 0, 0, 0], seconds: 0 }
+  const correct: CorrectnessReport = { afterDrain: agreed, live: true, writeReadMs: 50, afterWrite: agreed, problems: [], summary: 'all 4 at seq 9' }
+  const measured = (over: Partial<Measured>): Measured => ({
+    started: 0,
+    machineBefore: { nproc: 2, node: 'v20', loadavg: [1, 1, 1] },
+    machineAfter: { loadavg: [2, 1, 1] },
+    busyShare: 0.5,
+    baseline: [status('kv/0', 100, 20, {})],
+    final: [status('kv/0', 120, 21, {})],
+    steps: [step(50, 50, 100), step(100, 70, 110), step(200, 72, 115)],
+    drain: emptyCounts(),
+    stillOutstanding: 0,
+    correctness: correct,
+    ...over,
+  })
+  const o = parseLoadArgs(['--json', 'x.json'], '/', '/tmp')
+
+  it('is ok when agreement, liveness and both memory rules held, and leaves the JSON path out', () => {
+    const r = buildReport(o, measured({}), 300 * MiB, 65_000)
+    expect(r).toMatchObject({ ok: true, problems: [], seconds: 65, saturation: { index: 1 }, memory: { judged: true, ok: true }, retainedHeap: { ok: true }, generatorRssMiB: 300, replicaRss: { baselineMiB: 100, finalMiB: 120 } })
+    expect(r.options.json).toBeUndefined()
+    const text = renderReport(r)
+    expect(text).toContain('throughput stopped following at 100 ops/s offered (last followed: 50)')
+    expect(text.split('\n').at(-1)).toBe('load: OK — agreement, liveness and bounded memory held')
+  })
+
+  it('fails on a correctness problem, on memory that grew or was retained, and when saturation was not reached', () => {
+    const lost = buildReport(o, measured({ correctness: { ...correct, live: false, problems: ['not live: no answer'] } }), 0, 0)
+    expect(lost).toMatchObject({ ok: false, problems: ['not live: no answer'] })
+    expect(renderReport(lost)).toContain('load: FAILED — not live: no answer')
+    expect(buildReport(o, measured({ steps: [step(50, 50, 100), step(100, 70, 110), step(200, 72, 300)] }), 0, 0).problems[0]).toContain('GREW')
+    expect(buildReport(o, measured({ final: [status('kv/0', 120, 40, {})] }), 0, 0).problems[0]).toContain('RETAINED')
+    expect(buildReport(o, measured({ steps: [step(50, 50, 100), step(100, 99, 100)] }), 0, 0).problems[0]).toMatch(/^memory not judged: 0 step/)
   })
 })
