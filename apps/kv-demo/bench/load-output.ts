@@ -29,6 +29,8 @@ export interface LoadReport {
   readonly when: string
   readonly ok: boolean
   readonly problems: readonly string[]
+  /** Growth past saturation could not be judged (fewer than two steps past it): said, not failed. */
+  readonly warnings: readonly string[]
   readonly seconds: number
   readonly options: LoadOptions
   readonly machine: { readonly before: Record<string, unknown>; readonly after: Record<string, unknown>; readonly busyShareDuringRun: number }
@@ -42,7 +44,10 @@ export interface LoadReport {
   readonly correctness: CorrectnessReport
 }
 
-/** Judges a run: agreement and liveness (the checks), memory past saturation, heap retained. */
+/**
+ * Judges a run: agreement and liveness (the checks), saturation reached, memory growth past it
+ * (when at least two steps are past it; a warning otherwise), heap retained after the drain.
+ */
 export function buildReport(o: LoadOptions, m: Measured, generatorRssBytes: number, now: number): LoadReport {
   const saturation = findSaturation(m.steps)
   const memory = judgeMemory(m.steps, saturation.index)
@@ -50,11 +55,17 @@ export function buildReport(o: LoadOptions, m: Measured, generatorRssBytes: numb
   const heap = (s: readonly NodeStatus[]) => max(s.map((x) => x.heapUsedBytes))
   const rss = (s: readonly NodeStatus[]) => round(max(s.map((x) => x.rssBytes)) / MiB, 1)
   const retainedHeap = judgeRetainedHeap(heap(m.baseline), heap(m.final), answered)
-  const problems = [...m.correctness.problems, ...(memory.judged ? (memory.ok ? [] : [memory.message]) : [`memory ${memory.message}`]), ...(retainedHeap.ok ? [] : [retainedHeap.message])]
+  const problems = [
+    ...m.correctness.problems,
+    ...(saturation.index === undefined ? ['the group never saturated: nothing was tested past saturation (raise --steps)'] : []),
+    ...(memory.judged && !memory.ok ? [memory.message] : []),
+    ...(retainedHeap.ok ? [] : [retainedHeap.message]),
+  ]
   return {
     when: new Date(m.started).toISOString(),
     ok: problems.length === 0,
     problems,
+    warnings: saturation.index !== undefined && !memory.judged ? [`memory growth ${memory.message}`] : [],
     seconds: round((now - m.started) / 1000, 1),
     options: { ...o, json: undefined },
     machine: { before: m.machineBefore, after: m.machineAfter, busyShareDuringRun: m.busyShare },
@@ -84,6 +95,7 @@ export function renderReport(r: LoadReport): string {
     `retained: ${r.retainedHeap.message}; replica RSS after a full GC ${r.replicaRss.baselineMiB} → ${r.replicaRss.finalMiB} MiB (max over replicas); generator RSS ${r.generatorRssMiB} MiB`,
     `drain: ${r.drain.completed} answered, ${r.drain.timedOut} timed out, ${r.drain.stillOutstanding} still outstanding`,
     `correctness: ${r.correctness.summary}`,
+    ...r.warnings.map((w) => `warning: ${w}`),
     r.ok ? 'load: OK — agreement, liveness and bounded memory held' : `load: FAILED — ${r.problems.join('; ')}`,
   ].join('\n')
 }
