@@ -14,27 +14,20 @@
  *   node dist/bench/bench/bench.js [--quick] [--json FILE] [--svg FILE] [--f2|--no-f2] [--no-sim] [--data-root DIR] [--chart-from JSON]
  *   (--quick: fewer operations, no f = 2 processes unless --f2, simulator at f = 1 and 10 only)
  */
-import { type ChildProcess, execFile, fork } from 'node:child_process'
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { execFile } from 'node:child_process'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
-import { ClientHost } from '@bftrc/client-agreement/node-host'
-import { type KeyPair, Membership, type MembershipConfig, decode, encode, generateCluster, toHex } from '@bftrc/crypto'
+import type { ClientHost } from '@bftrc/client-agreement/node-host'
+import { decode, encode } from '@bftrc/crypto'
 import { type Libp2pTransport, createLibp2pTransport } from '@bftrc/libp2p-transport'
-import { freePorts } from '../src/cluster.js'
 import { kv } from '../src/kv-app.js'
-import { CLIENT_CONFIG } from '../src/settings.js'
-import { type NodeStatus, type TransportTotals, totals } from './metrics.js'
+import { cpuJiffies, machine } from './machine.js'
+import { type TransportTotals, addTotals, emptyTotals, totals } from './metrics.js'
+import { type Child, type Cluster, type ClientEndpoint, REPO, clientHost as openClientHost, invokedFrom, killAll, logger, makeCluster, runFolder, sleep, startGroup, withTimeout } from './processes.js'
 import { type LatencySummary, median, ratio, round, summarise } from './stats.js'
 import { barChart } from './svg.js'
-
-const here = dirname(fileURLToPath(import.meta.url))
-const NODE_JS = join(here, 'node.js')
-/** The repository root (this file is apps/kv-demo/dist/bench/bench/bench.js). */
-const REPO = resolve(here, '../../../../..')
-const invokedFrom = process.env.INIT_CWD ?? process.cwd()
 
 interface Options {
   quick: boolean
@@ -76,118 +69,7 @@ function parseArgs(argv: readonly string[]): Options {
   return o
 }
 
-const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms)
-    }),
-  ])
-}
-
-// ------------------------------------------------------------------------------------ processes
-
-class Child {
-  private readonly waiting: Array<(s: NodeStatus) => void> = []
-  readonly ready: Promise<void>
-  exited = false
-  constructor(
-    readonly id: string,
-    readonly proc: ChildProcess,
-  ) {
-    this.ready = new Promise((resolveReady, reject) => {
-      proc.on('message', (m: { t: string }) => {
-        if (m.t === 'ready') resolveReady()
-        else if (m.t === 'status') this.waiting.shift()?.(m as NodeStatus)
-      })
-      proc.once('exit', (code, signal) => {
-        this.exited = true
-        reject(new Error(`${id} exited (${code ?? signal}) before it was ready`))
-      })
-    })
-    this.ready.catch(() => {})
-  }
-  status(samples = false): Promise<NodeStatus> {
-    if (this.exited) return Promise.reject(new Error(`${this.id} has exited`))
-    return withTimeout(
-      new Promise<NodeStatus>((r) => {
-        this.waiting.push(r)
-        this.proc.send({ t: 'status', samples })
-      }),
-      10_000,
-      `status of ${this.id}`,
-    )
-  }
-  async stop(): Promise<void> {
-    if (this.exited) return
-    const gone = new Promise<void>((r) => this.proc.once('exit', () => r()))
-    try {
-      this.proc.send({ t: 'stop' })
-    } catch {
-      // channel already closed
-    }
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 4000)
-    await gone
-    clearTimeout(timer)
-  }
-}
-
-const allChildren = new Set<Child>()
-
-function spawnNode(args: string[], id: string, logDir: string): Child {
-  const out = createWriteStream(join(logDir, `${id.replace(/\//g, '-')}.log`))
-  const prof = process.env.BENCH_CPU_PROF
-  const execArgv = prof !== undefined && prof !== '' ? ['--cpu-prof', '--cpu-prof-dir', resolve(invokedFrom, prof), '--cpu-prof-name', `${id.replace(/\//g, '-')}.${Date.now()}.cpuprofile`] : []
-  const proc = fork(NODE_JS, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv })
-  proc.stdout?.pipe(out)
-  proc.stderr?.pipe(out)
-  const c = new Child(id, proc)
-  allChildren.add(c)
-  proc.once('exit', () => {
-    c.exited = true
-    allChildren.delete(c)
-  })
-  return c
-}
-
-function killAll(): void {
-  for (const c of allChildren) {
-    try {
-      c.proc.kill('SIGKILL')
-    } catch {
-      // already gone
-    }
-  }
-}
-
-interface Cluster {
-  readonly membership: Membership
-  readonly config: MembershipConfig
-  readonly keys: ReadonlyMap<string, KeyPair>
-}
-
-async function makeCluster(groups: Array<{ name: string; f: number }>, clients: string[]): Promise<Cluster> {
-  const g = generateCluster({ groups, clients, basePort: 0 })
-  const n = groups.reduce((s, x) => s + 3 * x.f + 1, 0)
-  const ports = await freePorts(n)
-  let i = 0
-  const out: Record<string, { f: number; members: Array<{ publicKey: string; addrs: string[] }> }> = {}
-  for (const [name, gr] of Object.entries(g.config.groups)) out[name] = { f: gr.f, members: gr.members.map((m) => ({ publicKey: m.publicKey, addrs: [`/ip4/127.0.0.1/tcp/${ports[i++]}`] })) }
-  const config = { ...g.config, groups: out }
-  return { membership: Membership.fromConfig(config), config, keys: g.keys }
-}
-
-function startGroup(c: Cluster, group: string, mode: 'raw' | 'replica', dataRoot: string, logDir: string): Child[] {
-  const json = JSON.stringify(c.config)
-  return c.membership.group(group)!.members.map((m) => {
-    const kp = c.keys.get(m.id)!
-    return spawnNode([mode, json, toHex(kp.seed), m.id, join(dataRoot, m.id.replace(/\//g, '-'))], m.id, logDir)
-  })
-}
+const log = logger('bench')
 
 // ------------------------------------------------------------------------------------ figures
 
@@ -209,14 +91,8 @@ async function snapshot(children: readonly Child[], local: readonly Libp2pTransp
   const st = await Promise.all(children.map((c) => c.status()))
   // The load generator's CPU counts only when it is part of the system (it has a client transport).
   const cpu = local.length > 0 ? process.cpuUsage() : { user: 0, system: 0 }
-  const t: TransportTotals = { framesOut: 0, bytesOut: 0, framesIn: 0, bytesIn: 0, dropped: 0 }
-  for (const x of [...st.map((s) => s.transport), ...local.map(totals)]) {
-    t.framesOut += x.framesOut
-    t.bytesOut += x.bytesOut
-    t.framesIn += x.framesIn
-    t.bytesIn += x.bytesIn
-    t.dropped += x.dropped
-  }
+  const t = emptyTotals()
+  for (const x of [...st.map((s) => s.transport), ...local.map(totals)]) addTotals(t, x)
   return { at: performance.now(), cpuMicros: st.reduce((s, x) => s + x.cpuMicros, 0) + cpu.user + cpu.system, cpuSystemMicros: st.reduce((s, x) => s + x.cpuSystemMicros, 0) + cpu.system, transport: t, writes: st.reduce((s, x) => s + (x.host?.writes ?? 0), 0), viewChanges: st.reduce((s, x) => s + (x.host?.viewChanges ?? 0), 0), writeP50: median(st.flatMap((x) => (x.host !== undefined && x.host.writeP50 > 0 ? [x.host.writeP50] : []))) }
 }
 
@@ -352,11 +228,8 @@ interface Sizes {
   warmupCalls: number
 }
 
-async function clientHost(c: Cluster, id: string, groups: string[]): Promise<{ host: ClientHost; transport: Libp2pTransport }> {
-  const transport = createLibp2pTransport({ membership: c.membership, keyPair: c.keys.get(id)! })
-  const host = new ClientHost({ membership: c.membership, id, keyPair: c.keys.get(id)!, transport, groups, clientConfig: CLIENT_CONFIG })
-  await host.start()
-  return { host, transport }
+function clientHost(c: Cluster, id: string, groups: string[]): Promise<ClientEndpoint> {
+  return openClientHost(c.membership, id, c.keys.get(id)!, groups)
 }
 
 async function waitWorkload(child: Child, run: number, n: number, timeoutMs: number): Promise<{ startedAt: number; finishedAt: number; delivered: number; errors: number }> {
@@ -389,7 +262,7 @@ function idleOf(f: number): { kv: number; cg: number } {
 async function replicatedWorkload(b0: ClientHost, cg: Child[], kvGroup: Child[], local: Libp2pTransport[], f: number, mode: 'sync' | 'async', n: number, window: number, timeoutMs: number, warmUp = false): Promise<PhaseResult> {
   const system = [...kvGroup, ...cg]
   const run = runCounter++
-  await Promise.all(cg.map((c) => c.status(true))) // clear samples
+  await Promise.all(cg.map((c) => c.status({ samples: true }))) // clear samples
   const before = await snapshot(system, local)
   const t0 = performance.now()
   const r = await withTimeout(b0.invoke('cg', encode({ cmd: 'start', mode, n, window, run })), 20_000, 'start workload')
@@ -398,7 +271,7 @@ async function replicatedWorkload(b0: ClientHost, cg: Child[], kvGroup: Child[],
   const w = await waitWorkload(cg[0]!, run, n, timeoutMs)
   const t1 = performance.now()
   const after = await snapshot(system, local)
-  const statuses = await Promise.all(cg.map((c) => c.status(true)))
+  const statuses = await Promise.all(cg.map((c) => c.status({ samples: true })))
   const lat = statuses[0]!.samples ?? []
   const p50s = statuses.map((s) => summarise(s.samples ?? []).p50)
   const agreedSeconds = (w.finishedAt - w.startedAt) / 1000
@@ -429,7 +302,7 @@ async function runGroups(f: number, o: Sizes, dataRoot: string, logDir: string, 
   log(`f=${f}: starting ${3 * f + 1} KV replicas and ${3 * f + 1} client-group replicas (LevelDB in ${dataRoot})`)
   const kvGroup = startGroup(c, 'kv', 'replica', join(dataRoot, `f${f}`), logDir)
   const cg = startGroup(c, 'cg', 'replica', join(dataRoot, `f${f}`), logDir)
-  const hosts: Array<{ host: ClientHost; transport: Libp2pTransport }> = []
+  const hosts: ClientEndpoint[] = []
   try {
     await withTimeout(Promise.all([...kvGroup, ...cg].map((x) => x.ready)), 30_000, 'replicas start')
     const b0 = await clientHost(c, 'b0', ['kv', 'cg'])
@@ -554,29 +427,6 @@ function table(rows: readonly PhaseResult[]): string {
   return [head, sep, ...lines].join('\n')
 }
 
-/** Busy and total jiffies of all CPUs (/proc/stat), to tell how busy the machine was. */
-function cpuJiffies(): { busy: number; total: number } {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? []
-    const total = f.reduce((a, b) => a + b, 0)
-    const idleJ = (f[3] ?? 0) + (f[4] ?? 0)
-    return { busy: total - idleJ, total }
-  } catch {
-    return { busy: Number.NaN, total: Number.NaN }
-  }
-}
-
-function machine(): Record<string, unknown> {
-  return {
-    nproc: cpus().length,
-    cpuModel: cpus()[0]?.model,
-    memoryGiB: round(totalmem() / 2 ** 30, 1),
-    freeMemoryGiB: round(freemem() / 2 ** 30, 1),
-    node: process.version,
-    loadavg: loadavg().map((x) => round(x, 2)),
-  }
-}
-
 interface ChartInput {
   readonly when: string
   readonly quick: boolean
@@ -616,10 +466,7 @@ async function main(): Promise<void> {
   const started = Date.now()
   const machineBefore = machine()
   const jiffiesBefore = cpuJiffies()
-  mkdirSync(o.dataRoot, { recursive: true })
-  const dataRoot = mkdtempSync(join(o.dataRoot, 'bftrc-bench-'))
-  const logDir = join(dataRoot, 'logs')
-  mkdirSync(logDir, { recursive: true })
+  const { dataRoot, logDir } = runFolder(o.dataRoot, 'bftrc-bench-')
   log(`${o.quick ? 'quick' : 'full'} run; data and logs in ${dataRoot}`)
   const hardStop = setTimeout(
     () => {

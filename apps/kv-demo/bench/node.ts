@@ -2,12 +2,15 @@
  * One process of a system under test, forked by bench.ts with an IPC channel:
  *
  *   node node.js raw     CONFIG_JSON KEY_SEED_HEX ID            unreplicated KV server over libp2p
- *   node node.js replica CONFIG_JSON KEY_SEED_HEX ID DATA_DIR   a replica (LevelStorage on disk):
- *                                                               KvApp in group kv, BenchCallerApp otherwise
+ *   node node.js replica CONFIG_JSON KEY_SEED_HEX ID DATA_DIR [CORE_JSON]
+ *                                                               a replica (LevelStorage on disk): KvApp in
+ *                                                               group kv, BenchCallerApp otherwise; CORE_JSON
+ *                                                               overrides numeric core-agreement settings
  *
- * IPC: the child sends { t: 'ready' } once serving; on { t: 'status', samples } it answers
- * { t: 'status', ... } with CPU time, transport totals, the workload state and (when asked) the
- * per-call latencies measured since the last such request; on { t: 'stop' } it stops and exits.
+ * IPC: the child sends { t: 'ready' } once serving; on { t: 'status', samples, gc } it answers
+ * { t: 'status', ... } with CPU time, memory, transport totals, the host's figures, the workload
+ * state and (when asked) the per-call latencies measured since the last such request; with `gc`
+ * (and node --expose-gc) it runs a full collection first; on { t: 'stop' } it stops and exits.
  * It also exits when the parent goes away (the IPC channel closes).
  */
 import { mkdirSync } from 'node:fs'
@@ -17,14 +20,14 @@ import { createLibp2pTransport } from '@bftrc/libp2p-transport'
 import { KvApp } from '../src/kv-app.js'
 import { VOTER_CONFIG } from '../src/settings.js'
 import { BenchCallerApp } from './bench-app.js'
-import { type NodeStatus, totals } from './metrics.js'
+import { type HostFigures, type NodeStatus, totals } from './metrics.js'
 
 function send(msg: unknown): void {
   process.send?.(msg)
 }
 
 async function main(): Promise<void> {
-  const [mode, configJson, seedHex, id, dataDir] = process.argv.slice(2)
+  const [mode, configJson, seedHex, id, dataDir, coreJson] = process.argv.slice(2)
   if ((mode !== 'raw' && mode !== 'replica') || configJson === undefined || seedHex === undefined || id === undefined) throw new Error('usage: node.js raw|replica CONFIG_JSON SEED_HEX ID [DATA_DIR]')
   const membership = Membership.parse(configJson)
   const keyPair = keyPairFromSeed(fromHex(seedHex))
@@ -53,7 +56,7 @@ async function main(): Promise<void> {
       app: app ?? new KvApp(),
       dataDir,
       transport,
-      config: VOTER_CONFIG,
+      config: coreJson === undefined ? VOTER_CONFIG : { ...VOTER_CONFIG, core: { ...VOTER_CONFIG.core, ...coreOverrides(coreJson) } },
       tickAfter: () =>
         transport.whenConnected(
           membership.group(member.group)!.members.filter((m) => m.id !== id).map((m) => m.id),
@@ -99,27 +102,56 @@ async function main(): Promise<void> {
   }
   process.on('disconnect', () => void stop())
   process.on('SIGTERM', () => void stop())
-  process.on('message', (msg: { t: string; samples?: boolean }) => {
+  process.on('message', (msg: { t: string; samples?: boolean; gc?: boolean }) => {
     if (msg.t === 'stop') void stop()
     else if (msg.t === 'status') {
+      if (msg.gc === true) (globalThis as { gc?: () => void }).gc?.()
       const cpu = process.cpuUsage()
-      const s = host?.status()
+      const mem = process.memoryUsage()
       const status: NodeStatus = {
         t: 'status',
         id,
         cpuMicros: cpu.user + cpu.system,
         cpuSystemMicros: cpu.system,
-        rssBytes: process.memoryUsage.rss(),
+        rssBytes: mem.rss,
+        heapUsedBytes: mem.heapUsed,
         transport: totals(transport),
         ...(app !== undefined ? { workload: { ...app.state } } : {}),
         ...(msg.samples === true ? { samples } : {}),
-        ...(s !== undefined ? { host: { writeP50: s.writeLatency.p50, writeP99: s.writeLatency.p99, view: s.view, lastExecuted: s.lastExecuted, viewChanges: s.counters.viewChanges, framesInDropped: s.counters.framesInDropped, writes: s.counters.writes, executedBatches: s.counters.executedBatches } } : {}),
+        ...(host !== undefined ? { host: hostFigures(host) } : {}),
       }
       if (msg.samples === true) samples = []
       send(status)
     }
   })
   send({ t: 'ready' })
+}
+
+/** Numeric core-agreement settings from the command line (the replica's config check validates them). */
+function coreOverrides(json: string): Record<string, number> {
+  const v: unknown = JSON.parse(json)
+  if (typeof v !== 'object' || v === null || Object.values(v).some((x) => typeof x !== 'number')) throw new Error(`CORE_JSON must map settings to numbers: ${json}`)
+  return v as Record<string, number>
+}
+
+function hostFigures(host: VoterHost): HostFigures {
+  const s = host.status()
+  return {
+    writeP50: s.writeLatency.p50,
+    writeP99: s.writeLatency.p99,
+    view: s.view,
+    lastExecuted: s.lastExecuted,
+    stateDigest: s.stateDigest,
+    viewChanges: s.counters.viewChanges,
+    framesInDropped: s.counters.framesInDropped,
+    writes: s.counters.writes,
+    executedBatches: s.counters.executedBatches,
+    queuedInputs: s.queuedInputs,
+    pendingWrites: s.pendingWrites,
+    queueFull: s.replicaCounters['dropped.queue-full'] ?? 0,
+    pendingFull: s.replicaCounters['dropped.pending-full'] ?? 0,
+    sizes: s.sizes,
+  }
 }
 
 main().catch((err: unknown) => {

@@ -44,3 +44,10 @@ export function ratio(a: number, b: number, digits = 2): number {
   if (!(Number.isFinite(a) && Number.isFinite(b)) || b === 0) return Number.NaN
   return round(a / b, digits)
 }
+
+/** The largest sample (NaN samples ignored); NaN when there are none. */
+export function max(samples: readonly number[]): number {
+  let m = Number.NaN
+  for (const s of samples) if (Number.isNaN(m) || s > m) m = Number.isNaN(s) ? m : s
+  return m
+}

@@ -6,12 +6,12 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { MemoryStorage, type PersistOp, type PersistedState, type Storage } from '@bftrc/core-agreement'
+import { MemoryStorage, type PersistOp, type PersistedState, type Storage, DEFAULT_LIMITS, decodeMessage, encodeMessage } from '@bftrc/core-agreement'
 import { type Transport, asMap, asUint, decode, encode, generateCluster, sha256 } from '@bftrc/crypto'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { AppContext, CallContext, CallRef, GroupApp } from '../src/index.js'
 import { Voter } from '../src/index.js'
-import { ClientHost, VoterHost, openVoterHost } from '../src/host/index.js'
+import { ClientHost, ClientQueueFullError, ClientTimeoutError, VoterHost, openVoterHost } from '../src/host/index.js'
 
 /** An in-process network: frames are delivered on a later turn, in order per pair. */
 class Hub {
@@ -162,6 +162,36 @@ describe('VoterHost', () => {
     void pending.catch(() => undefined)
   })
 
+  it('bounds the bytes of the frames it queues while the disk is behind, and drops the rest', async () => {
+    const hub = new Hub()
+    const storage = new GatedStorage()
+    const voter = new Voter({ membership: cluster.membership, self: 'server/0', keyPair: cluster.keys.get('server/0')!, app: new CounterApp(), now: Date.now() })
+    const host = new VoterHost({ voter, storage, transport: new LoopTransport(hub, 'server/0'), tickIntervalMs: 1_000_000, maxPendingWrites: 1, maxQueuedInputBytes: 4_000 })
+    await host.start()
+    const alice = new ClientHost({ membership: cluster.membership, id: 'alice', keyPair: cluster.keys.get('alice')!, transport: new LoopTransport(hub, 'alice'), groups: ['server'] })
+    await alice.start()
+    const peer = new LoopTransport(hub, 'server/2')
+    await peer.start()
+    try {
+      // A request makes the primary write a pre-prepare; the gate holds it, so inputs queue.
+      storage.open = false
+      void alice.invoke('server', encode({ hello: 1 })).catch(() => undefined)
+      await until('a write to wait for the disk', () => host.status().pendingWrites === 1)
+      for (let i = 0; i < 10; i++) peer.send('server/0', new Uint8Array(1_000).fill(i))
+      await until('the frames to arrive', () => host.status().queuedInputs + host.status().counters.framesInDropped >= 10)
+      const held = host.status()
+      expect(held.queuedInputs).toBe(4)
+      expect(held.queuedInputBytes).toBe(4_000)
+      expect(held.counters.framesInDropped).toBe(6)
+      storage.release()
+      await until('the queue to drain', () => host.status().queuedInputs === 0)
+      expect(host.status().queuedInputBytes).toBe(0)
+    } finally {
+      await alice.stop()
+      await host.stop()
+    }
+  })
+
   it('ticks only once tickAfter resolves, and steps inbound frames meanwhile', async () => {
     const hub = new Hub()
     let release: () => void = () => undefined
@@ -246,6 +276,71 @@ describe('VoterHost', () => {
     } finally {
       await alice.stop()
       await Promise.all(opened.map((o) => o.host.stop()))
+    }
+  })
+})
+
+/** Four stand-in replicas of `server` that answer each request only when the test says so. */
+class HeldReplicas {
+  readonly held: Array<{ timestamp: number; op: Uint8Array }> = []
+  /** Timestamps seen: a retransmission still in flight after its answer is not held again. */
+  private readonly seen = new Set<number>()
+  private readonly nodes: LoopTransport[]
+  constructor(hub: Hub) {
+    this.nodes = [0, 1, 2, 3].map((i) => new LoopTransport(hub, `server/${i}`))
+    this.nodes[0]!.onMessage((_from, bytes) => {
+      const m = decodeMessage(bytes, DEFAULT_LIMITS)
+      if (m.t !== 'request' || this.seen.has(m.request.timestamp)) return
+      this.seen.add(m.request.timestamp)
+      this.held.push({ timestamp: m.request.timestamp, op: m.request.op })
+    })
+  }
+  async start(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.start()))
+  }
+  /** Every replica replies to the oldest held request with the operation echoed. */
+  answerOldest(): void {
+    const h = this.held.shift()
+    if (h === undefined) throw new Error('no request held')
+    for (const n of this.nodes) n.send('alice', encodeMessage({ t: 'reply', view: 0, timestamp: h.timestamp, readOnly: false, resultDigest: sha256(h.op), result: h.op }))
+  }
+}
+
+describe('ClientHost', () => {
+  it('bounds its line, drops unsent invocations that time out, counts late answers, ticks only while busy', async () => {
+    const hub = new Hub()
+    const replicas = new HeldReplicas(hub)
+    await replicas.start()
+    const alice = new ClientHost({ membership: cluster.membership, id: 'alice', keyPair: cluster.keys.get('alice')!, transport: new LoopTransport(hub, 'alice'), groups: ['server'], maxQueued: 3 })
+    await alice.start()
+    try {
+      expect(alice.ticking).toBe(false) // idle: no timer
+      const first = alice.invoke('server', encode({ n: 1 }), { timeoutMs: 100 })
+      expect(alice.ticking).toBe(true)
+      const second = alice.invoke('server', encode({ n: 2 }), { timeoutMs: 100 })
+      const third = alice.invoke('server', encode({ n: 3 }))
+      third.catch(() => undefined) // awaited below; stop() rejects it if the test fails first
+      expect(alice.queued('server')).toBe(3)
+      await expect(alice.invoke('server', encode({ n: 4 }))).rejects.toBeInstanceOf(ClientQueueFullError)
+      expect(alice.counters.queueFull).toBe(1)
+      // Both time out: the first was sent and stays outstanding, the second never left the line.
+      await expect(first).rejects.toBeInstanceOf(ClientTimeoutError)
+      await expect(second).rejects.toBeInstanceOf(ClientTimeoutError)
+      expect(alice.queued('server')).toBe(2)
+      expect(alice.counters).toMatchObject({ timedOutSent: 1, timedOutUnsent: 1 })
+      await until('the first request to reach the replicas', () => replicas.held.length === 1)
+      await until('a retransmission of it', () => (alice.clientCounters().retransmit ?? 0) >= 1)
+      // The late answer to the first frees the Client; the third (not the second) goes out next.
+      replicas.answerOldest()
+      await until('the third request to be sent', () => replicas.held.length === 1 && alice.queued('server') === 1)
+      expect(alice.counters.lateCompletions).toBe(1)
+      expect(decode(replicas.held[0]!.op)).toEqual({ n: 3 })
+      replicas.answerOldest()
+      expect(decode((await third).result)).toEqual({ n: 3 })
+      expect(alice.queued('server')).toBe(0)
+      await until('the tick timer to stop', () => !alice.ticking)
+    } finally {
+      await alice.stop()
     }
   })
 })

@@ -15,7 +15,12 @@ import { equalBytes, primaryOf } from './proofs.js'
 import type { Outbound } from './ready.js'
 
 export interface ClientConfig {
-  /** First retransmission timeout; doubles up to `maxRetransmitTimeout`. */
+  /**
+   * First retransmission timeout, and its floor: an ordered request waits 4x the smoothed latency
+   * of the ordered requests answered without retransmission (when that is longer), so a busy
+   * group is not flooded with copies of requests that are merely slow. Doubles on each retry up
+   * to `maxRetransmitTimeout`.
+   */
   readonly retransmitTimeout: number
   readonly maxRetransmitTimeout: number
   readonly limits: MessageLimits
@@ -60,6 +65,7 @@ interface Outstanding {
   deadline: number
   timeout: number
   fellBack: boolean
+  retransmitted: boolean
   readonly replies: Map<number, Reply>
 }
 
@@ -74,6 +80,8 @@ export class Client {
   private view = 0
   private nextTimestamp: number
   private outstanding: Outstanding | undefined
+  /** Smoothed latency of ordered requests answered without a retransmission (ms). */
+  private smoothedLatency: number | undefined
   private messages: Outbound[] = []
   private completed: CompletedRequest[] = []
 
@@ -103,7 +111,8 @@ export class Client {
     if (op.length > this.config.limits.maxOpBytes) throw new RangeError(`operation exceeds ${this.config.limits.maxOpBytes} bytes`)
     const readOnly = options.readOnly === true
     const request = this.makeRequest(op, readOnly)
-    this.outstanding = { request, op, invokedAt: this.now, deadline: this.now + this.config.retransmitTimeout, timeout: this.config.retransmitTimeout, fellBack: false, replies: new Map() }
+    const timeout = readOnly ? this.config.retransmitTimeout : this.orderedTimeout()
+    this.outstanding = { request, op, invokedAt: this.now, deadline: this.now + timeout, timeout, fellBack: false, retransmitted: false, replies: new Map() }
     if (readOnly) this.broadcast(request)
     else this.messages.push({ to: this.primaryId(), message: { t: 'request', request } })
     return request.timestamp
@@ -138,11 +147,13 @@ export class Client {
       o.fellBack = true
       o.replies.clear()
       this.messages.push({ to: this.primaryId(), message: { t: 'request', request: o.request } })
+      o.timeout = this.orderedTimeout()
     } else {
       this.count('retransmit')
+      o.retransmitted = true
       this.broadcast(o.request)
+      o.timeout = Math.min(2 * o.timeout, this.config.maxRetransmitTimeout)
     }
-    o.timeout = Math.min(2 * o.timeout, this.config.maxRetransmitTimeout)
     o.deadline = this.now + o.timeout
   }
 
@@ -156,6 +167,12 @@ export class Client {
   /** The view this client believes current (learned from replies). */
   currentView(): number {
     return this.view
+  }
+
+  /** The first retransmission timeout of an ordered request (see `ClientConfig.retransmitTimeout`). */
+  orderedTimeout(): number {
+    const adaptive = this.smoothedLatency === undefined ? 0 : Math.ceil(4 * this.smoothedLatency)
+    return Math.min(Math.max(this.config.retransmitTimeout, adaptive), this.config.maxRetransmitTimeout)
   }
 
   private makeRequest(op: Uint8Array, readOnly: boolean): Request {
@@ -189,6 +206,10 @@ export class Client {
       const views = list.map((r) => r.view).sort((a, b) => b - a)
       const view = views[this.group.weakQuorum - 1] ?? this.view
       if (view > this.view) this.view = view
+      if (!o.request.readOnly && !o.retransmitted) {
+        const sample = this.now - o.invokedAt
+        this.smoothedLatency = this.smoothedLatency === undefined ? sample : this.smoothedLatency + (sample - this.smoothedLatency) / 8
+      }
       this.outstanding = undefined
       this.completed.push({
         timestamp: o.request.timestamp,

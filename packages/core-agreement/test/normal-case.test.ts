@@ -1,7 +1,7 @@
 import { sha256 } from '@bftrc/crypto'
 import { describe, expect, it } from 'vitest'
 import type { PrePrepare, Reply } from '../src/index.js'
-import { EVENTS, Harness, both, from, hex, is, not, to } from './harness.js'
+import { EVENTS, Harness, any, both, from, hex, is, not, to } from './harness.js'
 
 describe('normal case', () => {
   it('a request commits in order at every replica and the client accepts the result', () => {
@@ -89,6 +89,32 @@ describe('normal case', () => {
       h.inject('g/3', 'c0', { ...liar, result: new TextEncoder().encode('not the digest') })
       expect(h.client('c0').counters.get('dropped.bad-result-digest')).toBe(1)
       expect(h.completed('c0')).toHaveLength(0)
+    })
+  })
+
+  describe('the client\'s retransmission timeout', () => {
+    it('waits 4x the smoothed latency of ordered requests before retransmitting, never less than the configured floor', () => {
+      const h = new Harness()
+      const c = h.client('c0')
+      expect(c.orderedTimeout()).toBe(c.config.retransmitTimeout)
+      // A slow group: every reply takes 300 ms.
+      for (let i = 0; i < 20; i++) {
+        h.invoke('c0', `put k ${i}`)
+        h.deliverAll(not(is('reply')))
+        h.tick(300)
+        h.deliverAll()
+      }
+      expect(h.completed('c0')).toHaveLength(20)
+      expect(c.orderedTimeout()).toBe(1200)
+      expect(c.counters.get('retransmit')).toBeUndefined()
+      // The next request gets no answer: no copies before 1200 ms, then one to every replica.
+      h.invoke('c0', 'put k lost')
+      h.drop(any)
+      h.tick(1_199)
+      expect(c.counters.get('retransmit')).toBeUndefined()
+      h.tick(1)
+      expect(c.counters.get('retransmit')).toBe(1)
+      expect(h.queue.filter(is('request'))).toHaveLength(4)
     })
   })
 

@@ -2,7 +2,10 @@
  * A real-time host for plain (unreplicated) core-agreement Clients: one Client per server group,
  * all over one Transport, driven by the host clock. `invoke` returns a promise of the result.
  * A Client has one request outstanding at a time; further invokes for the same group wait in
- * line (in call order).
+ * line (in call order). The line is bounded (`maxQueued`): an invoke that finds it full is
+ * refused at once with `ClientQueueFullError`. An invocation whose `timeoutMs` passes before it
+ * was sent leaves the line and is never sent; one already sent stays the Client's outstanding
+ * request (the protocol has no cancel) until the group answers it, and later ones wait behind it.
  */
 import { Client, type ClientConfig, type CompletedRequest, type Message, encodeMessage } from '@bftrc/core-agreement'
 import type { KeyPair, Membership, Transport } from '@bftrc/crypto'
@@ -18,6 +21,8 @@ export interface ClientHostInit {
   readonly clientConfig?: Partial<ClientConfig>
   /** Milliseconds between ticks (retransmission timers). Default 10. */
   readonly tickIntervalMs?: number
+  /** Invocations per group in line, the one outstanding included, before invoke refuses. Default 1024. */
+  readonly maxQueued?: number
   readonly clock?: () => number
 }
 
@@ -34,6 +39,23 @@ export class ClientTimeoutError extends Error {
 
 export class ClientStoppedError extends Error {
   override readonly name = 'ClientStoppedError'
+}
+
+/** The group's line already holds `maxQueued` invocations; nothing was sent. */
+export class ClientQueueFullError extends Error {
+  override readonly name = 'ClientQueueFullError'
+}
+
+export interface ClientHostCounters {
+  /** Frames refused by the transport (queue full, peer unknown). */
+  refused: number
+  /** Invokes refused because the line was full. */
+  queueFull: number
+  /** Invocations whose timeout passed: before they were sent (dropped from the line) or after. */
+  timedOutUnsent: number
+  timedOutSent: number
+  /** Requests the group answered after their invocation had timed out. */
+  lateCompletions: number
 }
 
 interface Waiting {
@@ -58,15 +80,18 @@ export class ClientHost {
   private readonly tickIntervalMs: number
   private readonly lanes = new Map<string, Lane>()
   private timer: ReturnType<typeof setInterval> | undefined
+  private started = false
   private stopped = false
-  /** Frames refused by the transport (queue full, peer unknown). */
-  refused = 0
+  private readonly maxQueued: number
+  readonly counters: ClientHostCounters = { refused: 0, queueFull: 0, timedOutUnsent: 0, timedOutSent: 0, lateCompletions: 0 }
 
   constructor(init: ClientHostInit) {
     this.id = init.id
     this.transport = init.transport
     this.clock = init.clock ?? Date.now
     this.tickIntervalMs = init.tickIntervalMs ?? 10
+    this.maxQueued = init.maxQueued ?? 1024
+    if (!(Number.isSafeInteger(this.maxQueued) && this.maxQueued >= 1)) throw new RangeError('maxQueued must be a positive integer')
     const now = this.clock()
     for (const group of init.groups ?? [...init.membership.groups.keys()]) {
       // Timestamps must grow across runs of the same client id: wall-clock microseconds.
@@ -84,11 +109,33 @@ export class ClientHost {
 
   async start(): Promise<void> {
     await this.transport.start()
+    this.started = true
+    this.tickWhileBusy()
+  }
+
+  /** True while the tick timer runs: only while some Client has a request outstanding. */
+  get ticking(): boolean {
+    return this.timer !== undefined
+  }
+
+  /**
+   * Starts the tick timer if a Client is busy; it stops itself once none is, so an idle host
+   * (a load generator holds hundreds) costs no CPU.
+   */
+  private tickWhileBusy(): void {
+    if (this.timer !== undefined || !this.started || this.stopped) return
+    if (![...this.lanes.values()].some((l) => l.client.busy)) return
     this.timer = setInterval(() => {
       const now = this.clock()
+      let busy = false
       for (const lane of this.lanes.values()) {
         lane.client.tick(now)
         this.flush(lane)
+        busy ||= lane.client.busy
+      }
+      if (!busy) {
+        clearInterval(this.timer)
+        this.timer = undefined
       }
     }, this.tickIntervalMs)
     this.timer.unref?.()
@@ -99,14 +146,23 @@ export class ClientHost {
     const lane = this.lanes.get(group)
     if (lane === undefined) return Promise.reject(new Error(`this client host does not talk to group ${group}`))
     if (this.stopped) return Promise.reject(new ClientStoppedError('client host stopped'))
+    if (lane.line.length >= this.maxQueued) {
+      this.counters.queueFull++
+      return Promise.reject(new ClientQueueFullError(`${lane.line.length} invocations of ${group} already in line`))
+    }
     return new Promise<CompletedRequest>((resolve, reject) => {
       const w: Waiting = { op, readOnly: options.readOnly === true, resolve, reject, timestamp: undefined, timer: undefined, settled: false }
       if (options.timeoutMs !== undefined) {
         w.timer = setTimeout(() => {
           if (w.settled) return
           w.settled = true
+          if (w.timestamp === undefined) {
+            // Never sent: it leaves the line.
+            this.counters.timedOutUnsent++
+            const at = lane.line.indexOf(w)
+            if (at >= 0) lane.line.splice(at, 1)
+          } else this.counters.timedOutSent++ // still the Client's outstanding request
           reject(new ClientTimeoutError(`no answer from ${group} within ${options.timeoutMs} ms`))
-          // The request may still be outstanding in the Client; later ones wait behind it.
         }, options.timeoutMs)
       }
       lane.line.push(w)
@@ -114,10 +170,16 @@ export class ClientHost {
     })
   }
 
+  /** Invocations of `group` not yet answered: the one outstanding (even if it timed out) and those in line. */
+  queued(group: string): number {
+    return this.lanes.get(group)?.line.length ?? 0
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
     if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
     for (const lane of this.lanes.values()) {
       for (const w of lane.line) {
         if (w.timer !== undefined) clearTimeout(w.timer)
@@ -131,6 +193,13 @@ export class ClientHost {
     await this.transport.stop()
   }
 
+  /** The Clients' own counters (`retransmit`, `read-only-fallback`, `dropped.<reason>`), summed over groups. */
+  clientCounters(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const lane of this.lanes.values()) for (const [k, v] of lane.client.counters) out[k] = (out[k] ?? 0) + v
+    return out
+  }
+
   /** The view each group's client believes current. */
   views(): Record<string, number> {
     return Object.fromEntries([...this.lanes].map(([g, l]) => [g, l.client.currentView()]))
@@ -142,12 +211,13 @@ export class ClientHost {
     if (w === undefined || w.timestamp !== undefined) return
     w.timestamp = lane.client.invoke(w.op, { readOnly: w.readOnly, now: this.clock() })
     this.flush(lane)
+    this.tickWhileBusy()
   }
 
   private flush(lane: Lane): void {
     const r = lane.client.ready()
     for (const out of r.messages) {
-      if (!this.transport.send(out.to, encodeOnce(out.message))) this.refused++
+      if (!this.transport.send(out.to, encodeOnce(out.message))) this.counters.refused++
     }
     for (const done of r.completed) {
       // One request is outstanding per Client: the head of the line (a read-only request that
@@ -158,7 +228,7 @@ export class ClientHost {
         if (!w.settled) {
           w.settled = true
           w.resolve(done)
-        }
+        } else this.counters.lateCompletions++
       }
     }
     if (r.completed.length > 0) this.next(lane)

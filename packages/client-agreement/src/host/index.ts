@@ -9,4 +9,4 @@
  */
 export { VoterHost, type VoterHostInit, type VoterHostStatus, type VoterHostCounters } from './voter-host.js'
 export { openVoterHost, type OpenVoterHostInit, type OpenedVoterHost } from './open.js'
-export { ClientHost, type ClientHostInit, type InvokeOptions, ClientTimeoutError, ClientStoppedError } from './client-host.js'
+export { ClientHost, type ClientHostInit, type ClientHostCounters, type InvokeOptions, ClientTimeoutError, ClientStoppedError, ClientQueueFullError } from './client-host.js'

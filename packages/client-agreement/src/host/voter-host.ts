@@ -11,7 +11,8 @@
  *    meanwhile into one synced batch: group commit); each Ready's frames are chained behind its
  *    own `apply`, whose promises resolve in call order, so frames leave in the order produced.
  *    At most `maxPendingWrites` Readies wait for the disk; beyond that inputs wait in the queue
- *    (bounded by `maxQueuedInputs`; frames past it are dropped and counted, as a network would).
+ *    (bounded by `maxQueuedInputs` frames and `maxQueuedInputBytes`; frames past either bound
+ *    are dropped and counted, as a network would).
  *  - a failed write is final: the host stops feeding the voter, sends nothing more and reports
  *    the error through `onFatal`; the process must restart the replica from disk.
  *
@@ -34,6 +35,11 @@ export interface VoterHostInit {
   readonly maxPendingWrites?: number
   /** Inputs queued while the disk is behind; frames beyond it are dropped. Default 20 000. */
   readonly maxQueuedInputs?: number
+  /**
+   * Bytes of the frames queued while the disk is behind; frames beyond it are dropped. Default
+   * 64 MiB (the frame count alone would allow 20 000 frames of the transport's 4 MiB).
+   */
+  readonly maxQueuedInputBytes?: number
   /**
    * Rewrites what the replica sends (tests and the demo's Byzantine replicas): returns the frames
    * actually sent in place of one honest frame. Default: identity.
@@ -123,6 +129,7 @@ export interface VoterHostStatus {
   readonly uptimeMs: number
   readonly pendingWrites: number
   readonly queuedInputs: number
+  readonly queuedInputBytes: number
   readonly counters: Readonly<VoterHostCounters>
   /** The voter's and the core replica's own counters (`dropped.<reason>`, `received.<type>`, …). */
   readonly voterCounters: Readonly<Record<string, number>>
@@ -139,7 +146,7 @@ export interface VoterHostStatus {
 
 type Input = { readonly kind: 'frame'; readonly from: string; readonly bytes: Uint8Array } | { readonly kind: 'tick' }
 
-const DEFAULTS = { tickIntervalMs: 10, maxPendingWrites: 256, maxQueuedInputs: 20_000 }
+const DEFAULTS = { tickIntervalMs: 10, maxPendingWrites: 256, maxQueuedInputs: 20_000, maxQueuedInputBytes: 64 * 1024 * 1024 }
 
 function record(map: ReadonlyMap<string, number>): Record<string, number> {
   return Object.fromEntries([...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
@@ -169,6 +176,8 @@ export class VoterHost {
   private readonly tickIntervalMs: number
   private readonly maxPendingWrites: number
   private readonly maxQueuedInputs: number
+  private readonly maxQueuedInputBytes: number
+  private queuedBytes = 0
   private readonly init: VoterHostInit
   private readonly queue: Input[] = []
   private queueHead = 0
@@ -192,6 +201,7 @@ export class VoterHost {
     this.tickIntervalMs = init.tickIntervalMs ?? DEFAULTS.tickIntervalMs
     this.maxPendingWrites = init.maxPendingWrites ?? DEFAULTS.maxPendingWrites
     this.maxQueuedInputs = init.maxQueuedInputs ?? DEFAULTS.maxQueuedInputs
+    this.maxQueuedInputBytes = init.maxQueuedInputBytes ?? DEFAULTS.maxQueuedInputBytes
     this.startedAt = this.clock()
     if (!(this.tickIntervalMs > 0)) throw new RangeError('tickIntervalMs must be positive')
     this.transport.onMessage((from, bytes) => this.enqueue({ kind: 'frame', from, bytes }))
@@ -243,6 +253,7 @@ export class VoterHost {
     this.timer = undefined
     this.queue.length = 0
     this.queueHead = 0
+    this.queuedBytes = 0
     if (!wasNew) {
       if (this.fatalError === undefined) {
         this.voter.persistHeldWrites()
@@ -281,6 +292,7 @@ export class VoterHost {
       uptimeMs: this.clock() - this.startedAt,
       pendingWrites: this.pendingWrites,
       queuedInputs: this.queue.length - this.queueHead,
+      queuedInputBytes: this.queuedBytes,
       counters: { ...this.counters },
       voterCounters: record(this.voter.counters),
       replicaCounters: record(this.voter.replica.counters),
@@ -302,10 +314,10 @@ export class VoterHost {
       // One tick waiting is enough: a tick only reads the clock.
       if (this.tickQueued) return
       this.tickQueued = true
-    } else if (this.queue.length - this.queueHead >= this.maxQueuedInputs) {
+    } else if (this.queue.length - this.queueHead >= this.maxQueuedInputs || this.queuedBytes + input.bytes.length > this.maxQueuedInputBytes) {
       this.counters.framesInDropped++
       return
-    }
+    } else this.queuedBytes += input.bytes.length
     this.queue.push(input)
     if (this.state === 'running') this.pump()
   }
@@ -326,6 +338,7 @@ export class VoterHost {
           this.counters.ticks++
           this.voter.tick(this.clock())
         } else {
+          this.queuedBytes -= input.bytes.length
           if (this.init.inbound !== undefined && !this.init.inbound(input.from, input.bytes)) {
             this.counters.framesInDropped++
             continue
@@ -413,6 +426,7 @@ export class VoterHost {
     this.timer = undefined
     this.queue.length = 0
     this.queueHead = 0
+    this.queuedBytes = 0
     this.init.onFatal?.(err)
   }
 }
