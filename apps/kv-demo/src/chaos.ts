@@ -60,7 +60,7 @@ export interface ChaosSummary {
   groups: Record<string, GroupSummary>
   audits: { runs: number; ok: number; failed: number; failures: readonly string[] }
   totals: { expected: number | null; kv: number | null }
-  /** After the kill-all, seconds from the restart (null when not reached). */
+  /** Seconds from the kill of every replica (null when not reached). */
   recovery: { replicasUp: number | null; kvOrdered: number | null; bankOrdered: number | null; drained: number | null; transfersAfterRestart: number | null }
   faults: FaultRecord[]
   faultsSeen: { badMessagesRefused: number; viewChanges: number; stateTransfers: number }
@@ -164,8 +164,8 @@ class ChaosRun {
     await this.workload()
     if (this.interrupted) this.problems.push('interrupted')
     if (this.interrupted || this.sup.failures.length > 0) return false
-    const restartedAt = await this.killAllAndRestart()
-    if (!(await this.recover(restartedAt))) return false
+    const killedAt = await this.killAllAndRestart()
+    if (!(await this.recover(killedAt))) return false
     const verifyAt = Date.now()
     await this.verify()
     this.timings.verify = secondsSince(verifyAt)
@@ -216,7 +216,7 @@ class ChaosRun {
     this.io.stderr(this.io.isTTY ? `\r\x1b[2K${line}` : `${line}\n`)
   }
 
-  /** SIGKILL every replica at once, start them all again from disk; returns when they were spawned. */
+  /** SIGKILL every replica at once and start them all again from disk; returns the time of the kill. */
   private async killAllAndRestart(): Promise<number> {
     if (this.io.isTTY && !this.quiet) this.io.stderr('\n')
     const killedAt = Date.now()
@@ -233,13 +233,13 @@ class ChaosRun {
    * Both groups order a request again (the bank's stop, a KV write), then the transfers in
    * flight at the kill finish and the bank makes its final check. False when they do not in time.
    */
-  private async recover(restartedAt: number): Promise<boolean> {
+  private async recover(killedAt: number): Promise<boolean> {
     const client = this.client as ClientHost
     const ordered = async (group: string, op: Uint8Array): Promise<Uint8Array | undefined> => {
       try {
         const res = (await client.invoke(group, op, { timeoutMs: RECOVERY_TIMEOUT_MS })).result
-        if (group === KV_GROUP) this.recovery.kvOrdered = secondsSince(restartedAt)
-        else this.recovery.bankOrdered = secondsSince(restartedAt)
+        if (group === KV_GROUP) this.recovery.kvOrdered = secondsSince(killedAt)
+        else this.recovery.bankOrdered = secondsSince(killedAt)
         return res
       } catch (err) {
         this.problems.push(`group ${group} did not order a request within ${RECOVERY_TIMEOUT_MS / 1000} s of the restart of every replica: ${(err as Error).message}`)
@@ -269,7 +269,7 @@ class ChaosRun {
       await sleep(300)
       await this.sup.poll()
     }
-    this.recovery.drained = secondsSince(restartedAt)
+    this.recovery.drained = secondsSince(killedAt)
     if (this.completedAtKill !== null) this.recovery.transfersAfterRestart = this.target - this.completedAtKill
     return true
   }
