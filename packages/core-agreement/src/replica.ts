@@ -167,6 +167,7 @@ export class Replica {
 
   // Slots committed here whose committed flag is not written yet (see advance).
   private readonly unsavedCommits = new Set<LogEntry>()
+  private unsavedCommitsSince = 0
 
   // View change.
   private readonly viewChanges = new Map<number, ViewChange>()
@@ -273,8 +274,9 @@ export class Replica {
       this.startViewChange(this.view + 1, 'timeout')
     }
     if (this.awaitingOrder()) this.armViewChangeTimer()
-    // Committed flags still unwritten go out with the next tick at the latest (see advance).
-    if (this.unsavedCommits.size > 0) this.flushUnsavedCommits()
+    // Committed flags ride along with the next write (see advance); if none comes within a STATUS
+    // interval, they get a write of their own, so a restart rarely has to gather commits again.
+    if (this.unsavedCommits.size > 0 && this.now - this.unsavedCommitsSince >= this.config.statusInterval) this.flushUnsavedCommits()
     // STATUS: often while waiting for something, rarely (a heartbeat) when idle, so a replica
     // that missed the last batches before the group fell idle still learns it is behind.
     const interval = this.hasWork() || !this.active ? this.config.statusInterval : this.config.idleStatusInterval
@@ -803,6 +805,7 @@ export class Replica {
       // by a synced write of its own: the batch is decided, and a replica restarted without the
       // flag still holds the prepared certificate and its commit, gathers the commits again
       // (STATUS) or gets the batch re-issued by the next view, and re-executes the same batch.
+      if (this.unsavedCommits.size === 0) this.unsavedCommitsSince = this.now
       this.unsavedCommits.add(e)
       this.executeInOrder()
     }

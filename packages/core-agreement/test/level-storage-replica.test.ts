@@ -188,9 +188,9 @@ describe('Replica on LevelStorage', () => {
     for (let i = 0; i < 4; i++) expect(host.snapshot(i)).toMatchObject({ lastExecuted: 6, stable: 4 })
 
     // Phase 2: replica 3 goes down (its disk stays); 6 more requests, checkpoints at 8 and 12.
-    // (A tick first: committed flags are written with the next write or tick, and these stops
-    // are clean ones. The simulator's crash scenarios kill replicas between ticks.)
-    await host.tick(10)
+    // (Time passes first: a committed flag waits for the next write, or a STATUS interval at
+    // most, and these stops are clean ones. The simulator's crash scenarios kill at any time.)
+    await host.tick(200)
     const down = host.snapshot(3)
     await host.stop(3)
     await host.requests(6, 'b')
@@ -199,7 +199,7 @@ describe('Replica on LevelStorage', () => {
     expect(new Set(before.map((s) => s.digest)).size).toBe(1)
 
     // Phase 3: every store is closed; every replica restarts from what its disk holds.
-    await host.tick(10)
+    await host.tick(200)
     for (let i = 0; i < 3; i++) await host.stop(i)
     for (let i = 0; i < 4; i++) await host.start(i, false)
     for (let i = 0; i < 3; i++) expect(host.snapshot(i)).toEqual(before[i])

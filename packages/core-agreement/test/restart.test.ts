@@ -14,7 +14,7 @@ describe('restart from storage', () => {
     const before = { status: h.replica('g/1').status(), digest: hex(h.replica('g/1').stateDigest()) }
     expect(before.status).toMatchObject({ lastExecuted: K + 2, stableCheckpoint: K })
 
-    h.tick(10) // committed flags are written with the next write or tick
+    h.tick(200) // a committed flag waits for the next write, or a STATUS interval (150 ms) at most
     h.crash('g/1')
     const r = h.restart('g/1')
     expect(r.status()).toMatchObject({ lastExecuted: K + 2, stableCheckpoint: K, view: 0, active: true })
