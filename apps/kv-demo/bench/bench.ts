@@ -244,6 +244,8 @@ async function waitWorkload(child: Child, run: number, n: number, timeoutMs: num
 }
 
 let runCounter = 1
+/** Where a stuck workload leaves the replicas' statuses (the run's log folder, set by main). */
+let stuckDumpDir = tmpdir()
 
 interface IdleFigures {
   f: number
@@ -268,7 +270,14 @@ async function replicatedWorkload(b0: ClientHost, cg: Child[], kvGroup: Child[],
   const r = await withTimeout(b0.invoke('cg', encode({ cmd: 'start', mode, n, window, run })), 20_000, 'start workload')
   const answer = decode(r.result) as { ok: boolean; error?: string }
   if (!answer.ok) throw new Error(`start workload: ${answer.error}`)
-  const w = await waitWorkload(cg[0]!, run, n, timeoutMs)
+  const w = await waitWorkload(cg[0]!, run, n, timeoutMs).catch(async (err: unknown) => {
+    // Leave the evidence of a stuck call: every replica's host status (view, sequence numbers,
+    // counters, calls sent and delivered), next to the replicas' logs.
+    const statuses = await Promise.all(system.map((c) => c.status().catch((e: unknown) => ({ id: c.id, error: String(e) }))))
+    const file = join(stuckDumpDir, `stuck-run-${run}.json`)
+    writeFileSync(file, JSON.stringify(statuses, null, 1))
+    throw new Error(`${(err as Error).message}; every replica's status in ${file}`)
+  })
   const t1 = performance.now()
   const after = await snapshot(system, local)
   const statuses = await Promise.all(cg.map((c) => c.status({ samples: true })))
@@ -467,6 +476,7 @@ async function main(): Promise<void> {
   const machineBefore = machine()
   const jiffiesBefore = cpuJiffies()
   const { dataRoot, logDir } = runFolder(o.dataRoot, 'bftrc-bench-')
+  stuckDumpDir = logDir
   log(`${o.quick ? 'quick' : 'full'} run; data and logs in ${dataRoot}`)
   const hardStop = setTimeout(
     () => {
