@@ -364,12 +364,20 @@ export class GroupExecutor implements Executor {
     return s
   }
 
+  /** Whether call number `nextK` is inside the window: at most W past the lowest undelivered call. */
+  private mayIssue(s: CalleeState): boolean {
+    return s.nextK <= s.deliveredLow + this.limits.callWindow
+  }
+
   /** Issues a call now if the window allows, else queues it (deterministically) behind the others. */
   private issueCall(callee: string, op: Uint8Array, workflow: number): CallRef {
     if (callee === this.group) throw new Error('a group cannot call itself')
     if (op.length > this.limits.maxOpBytes) throw new RangeError(`operation exceeds ${this.limits.maxOpBytes} bytes`)
     const s = this.calleeState(callee)
-    if (s.outstanding.size >= this.limits.callWindow) {
+    // The window bounds the span of call numbers, not only their count: a callee keeps a reply
+    // until its executed calls run W past it, so a call still undelivered here must never be
+    // W behind the newest one we issue, or its reply could be gone when we ask for it again.
+    if (s.queued.length > 0 || !this.mayIssue(s)) {
       if (s.queued.length >= this.limits.maxQueuedCalls) throw new RangeError(`more than ${this.limits.maxQueuedCalls} calls queued for ${callee}`)
       s.queued.push({ op, workflow })
       // Queued calls take their number when they leave the queue, in order.
@@ -395,8 +403,8 @@ export class GroupExecutor implements Executor {
       s.deliveredLow++
     }
     this.effects.push({ kind: 'call-delivered', callee, k, result })
-    const next = s.queued.shift()
-    if (next !== undefined) {
+    while (s.queued.length > 0 && this.mayIssue(s)) {
+      const next = s.queued.shift() as { op: Uint8Array; workflow: number }
       const nk = s.nextK++
       s.outstanding.set(nk, next)
       this.effects.push({ kind: 'send-call', callee, k: nk, op: next.op })

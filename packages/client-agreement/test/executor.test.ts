@@ -122,13 +122,36 @@ describe('GroupExecutor, caller side', () => {
     expect(refs.map((r) => r.k)).toEqual([1, 2, 3, 4, 5, 6])
     expect(drain(x).filter((e) => e.kind === 'send-call').length).toBe(4)
     expect(x.sizes()).toMatchObject({ outstanding: 4, queued: 2 })
+    // Call 2 answers first: the window spans numbers 1..4 while call 1 is undelivered, so
+    // nothing new goes out (a callee keeps replies only W numbers back: call 1's must stay).
     reply(x, 'server', 2, 'two', 2, 6)
-    const effects = drain(x)
-    expect(effects.map((e) => e.kind)).toEqual(['call-delivered', 'send-call'])
-    expect(effects[1]).toMatchObject({ callee: 'server', k: 5 })
+    expect(drain(x).map((e) => e.kind)).toEqual(['call-delivered'])
     reply(x, 'server', 2, 'two again', 3, 7)
     expect(drain(x)[0]).toMatchObject({ kind: 'rejected', reason: 'reply to no outstanding call' })
-    expect(app.log.filter((l) => l.startsWith('reply'))).toEqual(['reply server:2 two@6'])
+    // Call 1 answers: the window moves past 1 and 2, and both queued calls go out.
+    reply(x, 'server', 1, 'one', 4, 8)
+    const effects = drain(x)
+    expect(effects.map((e) => e.kind)).toEqual(['call-delivered', 'send-call', 'send-call'])
+    expect(effects.slice(1)).toMatchObject([
+      { callee: 'server', k: 5 },
+      { callee: 'server', k: 6 },
+    ])
+    expect(app.log.filter((l) => l.startsWith('reply'))).toEqual(['reply server:2 two@6', 'reply server:1 one@8'])
+  })
+
+  it('never issues a call W numbers past one still undelivered, however many others complete', () => {
+    const app = new Probe()
+    const x = new GroupExecutor('client', app, LIMITS)
+    x.beginBatch({ seq: 1, stamp: 5 })
+    const ctx = (x as unknown as { context(): AppContext }).context()
+    for (let i = 0; i < 12; i++) ctx.call('server', bytes(`c${i}`))
+    let seq = 2
+    const sent = () => drain(x).filter((e) => e.kind === 'send-call').map((e) => (e as { k: number }).k)
+    expect(sent()).toEqual([1, 2, 3, 4])
+    // Every call but the first is answered, again and again: the window stays at 1..4.
+    for (const k of [2, 3, 4]) reply(x, 'server', k, `r${k}`, seq++, 10 + seq)
+    expect(sent()).toEqual([])
+    expect(x.sizes()).toMatchObject({ outstanding: 1, queued: 8 })
   })
 
   it('fires timers in agreed-time order at the first batch that reaches them', () => {
