@@ -10,7 +10,7 @@ import { encodeMessage } from '@bftrc/core-agreement'
 import { type KeyPair, sha256 } from '@bftrc/crypto'
 import { DriverApp, DriverAppV2, type DriverMode, RegisterApp, RelayApp } from './apps.js'
 import type { GroupSimulation, GroupSimulationOptions, GroupSpec } from './group-simulation.js'
-import { floodShares, forgeShares, wrongReply } from './share-adversary.js'
+import { floodShares, forgeShares, withholdReplies, wrongReply } from './share-adversary.js'
 
 export interface GroupScenarioParams {
   readonly seed: number
@@ -121,6 +121,12 @@ const CALL_SCENARIOS: readonly GroupScenario[] = [
     name: 'replicated-byzantine-server',
     description: 'f replicas of the server group misbehave (core behaviours and wrong reply shares)',
     build: (p) => twoGroups(p, 'async', { faults: MILD }, {}, { byzantine: mixed(p.seed, p.f, 2, [...CORE_POOL(), wrongReply]) }),
+  },
+  {
+    name: 'replicated-withheld-replies',
+    description: 'pipelined calls while a server replica withholds its reply shares: the calls it should answer in full wait for the retransmission, the others complete; the withheld ones must still be answerable',
+    // A window of 4 (8 calls in flight at the app) makes the span of call numbers the limit.
+    build: (p) => twoGroups({ ...p, calls: p.calls ?? 60 }, 'pipelined', { faults: JITTER, voterConfig: { callWindow: 4 } }, {}, { byzantine: new Map(pickFaulty(p.seed, p.f, 5).map((i) => [i, withholdReplies])) }),
   },
   {
     name: 'replicated-byzantine-both',

@@ -1,7 +1,7 @@
 /**
  * Byzantine behaviours on the inter-group path: a replica that signs reply shares for a wrong
- * result, one that sends request shares with forged signatures or for calls nobody made, and one
- * that floods the other group with shares.
+ * result, one that sends request shares with forged signatures or for calls nobody made, one
+ * that floods the other group with shares, and one that withholds its reply shares.
  */
 import { encodeInterGroup, isInterGroupFrame, replyShareStatement, requestShareStatement, type ReplyShare, type RequestShare } from '@bftrc/client-agreement'
 import { sha256, signBytes } from '@bftrc/crypto'
@@ -60,5 +60,21 @@ export const floodShares: Behaviour = {
       }
     }
     return frames
+  },
+}
+
+/**
+ * Votes in its own group but sends no reply share: the calls it is the designated full-result
+ * replica for (k mod n) reach the caller with digests only and complete only through the
+ * caller's retransmission, answered from the other callee replicas' reply caches, while the
+ * caller's other calls go on completing.
+ */
+export const withholdReplies: Behaviour = {
+  name: 'withhold-replies',
+  outbound(ctx) {
+    if (!isInterGroupFrame(ctx.bytes)) return [{ to: ctx.to, bytes: ctx.bytes }]
+    const m = GroupSimulation.decodeShare(ctx.bytes)
+    if (m.t === 'reply-share') return []
+    return [{ to: ctx.to, bytes: ctx.bytes }]
   },
 }
