@@ -40,3 +40,19 @@ export function importsOf(text: string): string[] {
 export function code(text: string): string {
   return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1')
 }
+
+/**
+ * What in one core file breaks the rule, one message per offence (empty when it keeps it):
+ * a forbidden module, a specifier matching one of the package's `forbiddenImports` (its own I/O
+ * side), or a forbidden call.
+ */
+export function coreViolations(source: string, forbiddenImports: ReadonlyArray<readonly [RegExp, string]>): string[] {
+  const text = code(source)
+  const out: string[] = []
+  for (const spec of importsOf(text)) {
+    if (FORBIDDEN_MODULES.includes(spec.replace(/^node:/, ''))) out.push(`imports ${spec}`)
+    for (const [re, what] of forbiddenImports) if (re.test(spec)) out.push(`imports ${what} (${spec})`)
+  }
+  for (const [name, re] of FORBIDDEN_CALLS) if (re.test(text)) out.push(`calls ${name}`)
+  return out
+}

@@ -1,13 +1,13 @@
-import { defineConfig } from 'vitest/config'
+import { defineConfig, mergeConfig } from 'vitest/config'
+import shared from '../../vitest.shared.js'
 
-export default defineConfig({
-  test: {
-    include: ['test/**/*.test.ts'],
-    reporters: ['default', 'json'],
-    outputFile: { json: '.vitest-report.json' },
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
-    // The end-to-end tests start real processes: one file at a time keeps 2 cores usable.
-    fileParallelism: false,
-  },
-})
+export default mergeConfig(
+  shared,
+  defineConfig({
+    test: {
+      hookTimeout: 60_000,
+      // The end-to-end tests start real processes: one file at a time keeps 2 cores usable.
+      fileParallelism: false,
+    },
+  }),
+)

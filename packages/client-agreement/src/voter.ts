@@ -14,14 +14,13 @@
  * Like the core, it does no I/O and reads no clock: `step`, `tick`, `ready`.
  */
 import {
-  type Message,
   type PersistOp,
   type PersistedState,
   Replica,
   type ReplicaConfig,
   type ReplicaEvent,
   type ExecutedBatch,
-  encodeMessage,
+  encodeMessageOnce,
   primaryOf,
 } from '@bftrc/core-agreement'
 import { type Group, type KeyPair, type Membership, ShareCollector, sha256, signBytes, verifyBytes, DecodeError } from '@bftrc/crypto'
@@ -143,7 +142,6 @@ export class Voter {
   private executed: ExecutedBatch[] = []
   private events: ReplicaEvent[] = []
   private effects: Effect[] = []
-  private readonly encoded = new WeakMap<Message, Uint8Array>()
 
   constructor(init: VoterInit) {
     this.config = { ...DEFAULT_VOTER_CONFIG, ...init.config }
@@ -293,12 +291,7 @@ export class Voter {
       if (r.persist.length + r.messages.length + r.executed.length + r.events.length + effects.length === 0) break
       this.persist.push(...r.persist)
       for (const out of r.messages) {
-        let bytes = this.encoded.get(out.message)
-        if (bytes === undefined) {
-          bytes = encodeMessage(out.message)
-          this.encoded.set(out.message, bytes)
-        }
-        this.frames.push({ to: out.to, bytes, type: out.message.t })
+        this.frames.push({ to: out.to, bytes: encodeMessageOnce(out.message), type: out.message.t })
       }
       this.executed.push(...r.executed)
       this.events.push(...r.events)

@@ -28,6 +28,7 @@ export {
   type CheckpointProof,
   type PreparedProof,
   encodeMessage,
+  encodeMessageOnce,
   decodeMessage,
   requestDigest,
   proposalDigest,

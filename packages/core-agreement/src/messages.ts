@@ -283,6 +283,21 @@ export function encodeMessage(m: Message): Uint8Array {
   return encode(toValue(m))
 }
 
+const encodedOnce = new WeakMap<Message, Uint8Array>()
+
+/**
+ * `encodeMessage`, remembered per message object: a broadcast hands the same object to every
+ * peer, so it is encoded once. Messages are never mutated after they are made.
+ */
+export function encodeMessageOnce(m: Message): Uint8Array {
+  let bytes = encodedOnce.get(m)
+  if (bytes === undefined) {
+    bytes = encodeMessage(m)
+    encodedOnce.set(m, bytes)
+  }
+  return bytes
+}
+
 // ---- decoding ----
 
 function readRequest(v: Value | undefined, field: string, limits: MessageLimits): Request {

@@ -12,11 +12,10 @@ import {
   type ClientConfig,
   type CompletedRequest,
   MemoryStorage,
-  type Message,
   Replica,
   type ReplicaConfig,
   type ReplicaEvent,
-  encodeMessage,
+  encodeMessageOnce,
 } from '@bftrc/core-agreement'
 import { type GeneratedCluster, type KeyPair, encode, generateCluster, setVerificationCache, sha256 } from '@bftrc/crypto'
 import type { Behaviour } from './adversary.js'
@@ -113,15 +112,6 @@ interface ClientNode {
   readonly latencies: number[]
 }
 
-const encodeCache = new WeakMap<Message, Uint8Array>()
-function encodeCached(m: Message): Uint8Array {
-  let b = encodeCache.get(m)
-  if (b === undefined) {
-    b = encodeMessage(m)
-    encodeCache.set(m, b)
-  }
-  return b
-}
 
 export class Simulation {
   time = 0
@@ -282,7 +272,7 @@ export class Simulation {
     for (const out of r.messages) {
       // A twin instance talks only to its own side (the other instance's peers never hear it).
       if (twinSide !== undefined && this.sideOf(out.to, undefined) !== twinSide && !this.isTwin(out.to)) continue
-      const bytes = encodeCached(out.message)
+      const bytes = encodeMessageOnce(out.message)
       if (node.behaviour !== undefined) {
         const ctx = {
           self: node.id,
@@ -321,7 +311,7 @@ export class Simulation {
 
   private flushClient(c: ClientNode): void {
     const r = c.client.ready()
-    for (const out of r.messages) this.network.send(c.id, out.to, encodeCached(out.message), out.message.t)
+    for (const out of r.messages) this.network.send(c.id, out.to, encodeMessageOnce(out.message), out.message.t)
     for (const done of r.completed) this.onCompleted(c, done)
   }
 

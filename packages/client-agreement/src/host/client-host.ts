@@ -7,7 +7,7 @@
  * was sent leaves the line and is never sent; one already sent stays the Client's outstanding
  * request (the protocol has no cancel) until the group answers it, and later ones wait behind it.
  */
-import { Client, type ClientConfig, type CompletedRequest, type Message, encodeMessage } from '@bftrc/core-agreement'
+import { Client, type ClientConfig, type CompletedRequest, encodeMessageOnce } from '@bftrc/core-agreement'
 import type { KeyPair, Membership, Transport } from '@bftrc/crypto'
 
 export interface ClientHostInit {
@@ -217,7 +217,7 @@ export class ClientHost {
   private flush(lane: Lane): void {
     const r = lane.client.ready()
     for (const out of r.messages) {
-      if (!this.transport.send(out.to, encodeOnce(out.message))) this.counters.refused++
+      if (!this.transport.send(out.to, encodeMessageOnce(out.message))) this.counters.refused++
     }
     for (const done of r.completed) {
       // One request is outstanding per Client: the head of the line (a read-only request that
@@ -235,12 +235,3 @@ export class ClientHost {
   }
 }
 
-const encodedCache = new WeakMap<Message, Uint8Array>()
-function encodeOnce(m: Message): Uint8Array {
-  let b = encodedCache.get(m)
-  if (b === undefined) {
-    b = encodeMessage(m)
-    encodedCache.set(m, b)
-  }
-  return b
-}
