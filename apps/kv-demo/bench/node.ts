@@ -29,7 +29,8 @@ function send(msg: unknown): void {
 async function main(): Promise<void> {
   const [mode, configJson, seedHex, id, dataDir, coreJson] = process.argv.slice(2)
   if ((mode !== 'raw' && mode !== 'replica') || configJson === undefined || seedHex === undefined || id === undefined) throw new Error('usage: node.js raw|replica CONFIG_JSON SEED_HEX ID [DATA_DIR]')
-  const membership = Membership.parse(configJson)
+  // The unreplicated baseline runs a group with f = 0, which only a benchmark may ask for.
+  const membership = Membership.parse(configJson, { allowZeroFaultTolerance: true })
   const keyPair = keyPairFromSeed(fromHex(seedHex))
   const transport = createLibp2pTransport({ membership, keyPair, onError: (err, context) => process.stderr.write(`${id} transport ${context}: ${(err as Error).message ?? err}\n`) })
   let host: VoterHost | undefined

@@ -147,14 +147,14 @@ export interface Cluster {
  * clients; `openClients` lets any key connect as a client (`peer:<peerId>`).
  */
 export async function makeCluster(groups: Array<{ name: string; f: number }>, clients: string[], openClients = false): Promise<Cluster> {
-  const g = generateCluster({ groups, clients, basePort: 0, openClients })
+  const g = generateCluster({ groups, clients, basePort: 0, openClients, allowZeroFaultTolerance: true })
   const n = groups.reduce((s, x) => s + 3 * x.f + 1, 0)
   const ports = await freePorts(n)
   let i = 0
   const out: Record<string, { f: number; members: Array<{ publicKey: string; addrs: string[] }> }> = {}
   for (const [name, gr] of Object.entries(g.config.groups)) out[name] = { f: gr.f, members: gr.members.map((m) => ({ publicKey: m.publicKey, addrs: [`/ip4/127.0.0.1/tcp/${ports[i++]}`] })) }
   const config = { ...g.config, groups: out }
-  return { membership: Membership.fromConfig(config), config, keys: g.keys }
+  return { membership: Membership.fromConfig(config, { allowZeroFaultTolerance: true }), config, keys: g.keys }
 }
 
 /**

@@ -15,7 +15,7 @@
  *                  corrupts the signatures of its inter-group shares.
  */
 import { type Frame, decodeInterGroup, encodeInterGroup, isInterGroupFrame, replyShareStatement, requestShareStatement } from '@bftrc/client-agreement'
-import { DEFAULT_LIMITS, type Message, type PrePrepare, checkpointStatement, decodeMessage, digestOfBatch, encodeMessage, prePrepareStatement } from '@bftrc/core-agreement'
+import { DEFAULT_LIMITS, type Message, type PrePrepare, type StatementScope, checkpointStatement, decodeMessage, digestOfBatch, encodeMessage, prePrepareStatement } from '@bftrc/core-agreement'
 import { type KeyPair, sha256, signBytes } from '@bftrc/crypto'
 
 export const BEHAVIOURS = ['silent', 'wrong-result', 'equivocate', 'forge'] as const
@@ -25,6 +25,8 @@ export interface ByzantineContext {
   readonly self: string
   readonly group: string
   readonly keyPair: KeyPair
+  /** The deployment and group this replica's statements name. */
+  readonly scope: StatementScope
 }
 
 export type Outbound = (frame: Frame) => readonly Frame[]
@@ -85,7 +87,7 @@ export function behaviour(name: BehaviourName, ctx: ByzantineContext): Outbound 
         if (s?.t === 'reply-share') {
           const result = text.encode(`forged by ${ctx.self}: ${s.caller} call ${s.k}`)
           const resultDigest = sha256(result)
-          const lie = { ...s, result, resultDigest, signature: signBytes(ctx.keyPair, replyShareStatement(s.callee, s.caller, s.k, resultDigest)) }
+          const lie = { ...s, result, resultDigest, signature: signBytes(ctx.keyPair, replyShareStatement(ctx.scope.deployment, s.callee, s.caller, s.k, resultDigest)) }
           return [frame(f.to, encodeInterGroup(lie), f.type)]
         }
         return [f]
@@ -96,13 +98,13 @@ export function behaviour(name: BehaviourName, ctx: ByzantineContext): Outbound 
         const odd = (indexOf(f.to) ?? 0) % 2 === 1
         if (m?.t === 'pre-prepare' && odd && f.to.startsWith(`${ctx.group}/`)) {
           const batch = { ...m.batch, stamp: m.batch.stamp + 1, requests: [...m.batch.requests].reverse() }
-          const other: PrePrepare = { ...m, batch, signature: signBytes(ctx.keyPair, prePrepareStatement(ctx.group, m.view, m.seq, digestOfBatch(batch))) }
+          const other: PrePrepare = { ...m, batch, signature: signBytes(ctx.keyPair, prePrepareStatement(ctx.scope, m.view, m.seq, digestOfBatch(ctx.scope, batch))) }
           return [frame(f.to, encodeMessage(other), f.type)]
         }
         const s = share(f)
         if (s?.t === 'request-share' && odd) {
           const op = text.encode(`equivocated by ${ctx.self}`)
-          const lie = { ...s, op, signature: signBytes(ctx.keyPair, requestShareStatement(s.caller, s.callee, s.k, sha256(op))) }
+          const lie = { ...s, op, signature: signBytes(ctx.keyPair, requestShareStatement(ctx.scope.deployment, s.caller, s.callee, s.k, sha256(op))) }
           return [frame(f.to, encodeInterGroup(lie), f.type)]
         }
         return [f]
@@ -118,7 +120,7 @@ export function behaviour(name: BehaviourName, ctx: ByzantineContext): Outbound 
               return [f, frame(f.to, encodeMessage({ ...m, signature: flip(m.signature, 1) }), 'forged')]
             case 'checkpoint': {
               const digest = sha256(m.digest)
-              return [frame(f.to, encodeMessage({ ...m, digest, signature: signBytes(ctx.keyPair, checkpointStatement(ctx.group, m.seq, digest)) }), 'forged')]
+              return [frame(f.to, encodeMessage({ ...m, digest, signature: signBytes(ctx.keyPair, checkpointStatement(ctx.scope, m.seq, digest)) }), 'forged')]
             }
             case 'state-chunk':
               return [frame(f.to, encodeMessage({ ...m, data: new Uint8Array(m.data.length).fill(7) }), 'forged')]

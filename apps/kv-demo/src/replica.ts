@@ -17,7 +17,7 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { type Server, createServer } from 'node:http'
 import { join } from 'node:path'
 import { type Frame, type GroupApp, decodeInterGroup } from '@bftrc/client-agreement'
-import { DEFAULT_LIMITS, decodeMessage } from '@bftrc/core-agreement'
+import { DEFAULT_LIMITS, decodeMessage, scopeOf } from '@bftrc/core-agreement'
 import { type VoterHost, openVoterHost } from '@bftrc/client-agreement/node-host'
 import { Membership, parseKeyFile } from '@bftrc/crypto'
 import { createLibp2pTransport } from '@bftrc/libp2p-transport'
@@ -98,7 +98,7 @@ async function main(): Promise<number> {
     dataDir: args.dataDir,
     transport: network,
     config: VOTER_CONFIG,
-    ...outboundHook(args.byzantine !== undefined ? behaviour(args.byzantine, { self: id, group: member.group, keyPair }) : undefined, id),
+    ...outboundHook(args.byzantine !== undefined ? behaviour(args.byzantine, { self: id, group: member.group, keyPair, scope: scopeOf(membership, member.group) }) : undefined, id),
     ...(process.env.KV_DEMO_TRACE === '1'
       ? {
           inbound: (from: string, bytes: Uint8Array) => {

@@ -66,7 +66,7 @@ export class Harness {
       for (const e of effects) {
         if (e.kind === 'send-call') this.queue.push({ to: e.callee as 'kv', payload: encodeEvent({ e: 'call', caller: from, k: e.k, op: e.op, cert: NO_CERT }) })
         else if (e.kind === 'send-reply') this.queue.push({ to: e.caller as 'bank', payload: encodeEvent({ e: 'reply', callee: from, k: e.k, result: e.result, cert: NO_CERT }) })
-        else if (e.kind === 'rejected') throw new Error(`${from} rejected: ${e.reason}`)
+        else if (e.kind === 'rejected') throw new Error(`${from} rejected: ${e.code}: ${e.detail}`)
       }
     }
   }

@@ -98,6 +98,4 @@ export interface GroupApp {
 }
 
 /** What a handler that throws answers: all correct replicas throw alike, so all answer alike. */
-export function errorResult(message: string): Uint8Array {
-  return new TextEncoder().encode(`error: ${message}`)
-}
+export { errorResult } from '@bftrc/core-agreement'

@@ -56,6 +56,8 @@ export interface UpgradeEvent {
 
 export type GroupEvent = CallEvent | ReplyEvent | TickEvent | UpgradeEvent
 
+export const TICK_KEY = 'tick'
+
 export function eventKey(ev: GroupEvent): string {
   switch (ev.e) {
     case 'call':
@@ -63,7 +65,10 @@ export function eventKey(ev: GroupEvent): string {
     case 'reply':
       return `reply:${ev.callee}:${ev.k}`
     case 'tick':
-      return `tick:${ev.at}`
+      // One key for every tick: a tick only makes a batch (agreed time moves on, due timers
+      // fire), so one waiting or in flight at a time is enough, and a member proposing ticks
+      // with ever new `at` values fills nothing.
+      return TICK_KEY
     case 'upgrade':
       return `upgrade:${upgradeId(ev.request)}`
   }
@@ -110,20 +115,25 @@ export function validEvent(membership: Membership, self: string, ev: GroupEvent)
     if (ev.e === 'call') {
       const caller = membership.group(ev.caller)
       if (caller === undefined || ev.caller === self) return false
-      verifyCertificate(membership, ev.cert, { group: ev.caller, digest: requestShareStatement(ev.caller, self, ev.k, sha256(ev.op)), threshold: caller.weakQuorum })
+      verifyCertificate(membership, ev.cert, { group: ev.caller, digest: requestShareStatement(membership.deployment, ev.caller, self, ev.k, sha256(ev.op)), threshold: caller.weakQuorum })
       return true
     }
     const callee = membership.group(ev.callee)
     if (callee === undefined || ev.callee === self) return false
-    verifyCertificate(membership, ev.cert, { group: ev.callee, digest: replyShareStatement(ev.callee, self, ev.k, sha256(ev.result)), threshold: callee.weakQuorum })
+    verifyCertificate(membership, ev.cert, { group: ev.callee, digest: replyShareStatement(membership.deployment, ev.callee, self, ev.k, sha256(ev.result)), threshold: callee.weakQuorum })
     return true
   } catch {
     return false
   }
 }
 
-export function eventValidator(membership: Membership, self: string, maxOpBytes: number): ProposalValidator {
+/**
+ * The validator every replica of group `self` runs on proposals. Ticks (free to make) are
+ * accepted by the primary from one replica at most once per `tickInterval` ms.
+ */
+export function eventValidator(membership: Membership, self: string, maxOpBytes: number, tickInterval: number): ProposalValidator {
   return {
+    minInterval: (key) => (key === TICK_KEY ? tickInterval : undefined),
     validate(payload) {
       let ev: GroupEvent
       try {

@@ -29,9 +29,27 @@ export type Effect =
   | { readonly kind: 'send-reply'; readonly caller: string; readonly k: number; readonly result: Uint8Array }
   | { readonly kind: 'call-delivered'; readonly callee: string; readonly k: number; readonly result: Uint8Array }
   | { readonly kind: 'call-executed'; readonly caller: string; readonly k: number }
-  | { readonly kind: 'rejected'; readonly reason: string; readonly key: string }
+  /** An ordered event that changed nothing, or an application handler that failed: `code` is one of a fixed set (counters), `detail` says more. */
+  | { readonly kind: 'rejected'; readonly code: RejectionCode; readonly detail: string; readonly key: string }
   | { readonly kind: 'upgraded'; readonly from: string; readonly to: string; readonly seq: number }
   | { readonly kind: 'halted'; readonly reason: string; readonly seq: number }
+
+/** Why an ordered event was refused or an application handler failed (a bounded set, for counters). */
+export type RejectionCode =
+  | 'duplicate-call'
+  | 'call-outside-window'
+  | 'reply-not-outstanding'
+  | 'upgrade-refused'
+  | 'upgrade-migration-failed'
+  | 'handler-threw'
+  | 'handler-result'
+
+/** A timer may be set at most this far ahead (ms, about 35 years): agreed time plus it stays an exact integer. */
+export const MAX_TIMER_DELAY = 2 ** 40
+/** Longest timer tag: it is part of the checkpointed state. */
+export const MAX_TIMER_TAG = 1024
+/** A lone surrogate has no UTF-8 form, so a tag with one could not be checkpointed. */
+const LONE_SURROGATE = /\p{Cs}/u
 
 interface Outstanding {
   readonly op: Uint8Array
@@ -89,13 +107,17 @@ export class GroupExecutor implements Executor {
   private workflows: Workflows
   private batch: BatchContext = { seq: 0, stamp: 0 }
   private eventIndex = 0
+  private readonly groups: Pick<ReadonlySet<string>, 'has'>
 
   constructor(
     readonly group: string,
     app: GroupApp,
     private readonly limits: ExecutorLimits,
     versioning: Versioning = { version: DEFAULT_VERSION, versions: [] },
+    /** The groups of the membership: a call to any other name is refused when it is made. Default: any. */
+    groups?: ReadonlySet<string>,
   ) {
+    this.groups = groups ?? { has: () => true }
     this.app = app
     this.version = versioning.version
     this.versions = [...versioning.versions]
@@ -105,9 +127,9 @@ export class GroupExecutor implements Executor {
   private newWorkflows(app: GroupApp): Workflows {
     return new Workflows(app.workflows ?? {}, this.limits.maxWorkflows, {
       invoke: (id, group, op) => this.issueCall(group, op, id),
-      sleep: (id, ms) => this.addTimer(this.batch.stamp + ms, 'workflow-sleep', id),
-      emit: (id, event) => this.app.onWorkflowEvent?.(this.context(), id, event),
-      done: (id, result) => this.app.onWorkflowDone?.(this.context(), id, result),
+      sleep: (id, ms) => this.addTimer(ms, 'workflow-sleep', id),
+      emit: (id, event) => this.guard('onWorkflowEvent', () => this.app.onWorkflowEvent?.(this.context(), id, event)),
+      done: (id, result) => this.guard('onWorkflowDone', () => this.app.onWorkflowDone?.(this.context(), id, result)),
     })
   }
 
@@ -154,7 +176,7 @@ export class GroupExecutor implements Executor {
     const key = `upgrade:${upgradeId(r)}`
     const verdict = upgradeVerdict(this.version, this.applied, r)
     if (verdict !== undefined) {
-      this.effects.push({ kind: 'rejected', reason: `upgrade ${verdict.code}: ${verdict.message}`, key })
+      this.effects.push({ kind: 'rejected', code: 'upgrade-refused', detail: `${verdict.code}: ${verdict.message}`, key })
       return
     }
     const local = localCodeCheck(this.versions, r)
@@ -176,7 +198,7 @@ export class GroupExecutor implements Executor {
       workflows.restore(this.workflows.toValue())
     } catch (err) {
       // Deterministic: every correct replica holding this code fails alike and keeps the old version.
-      this.effects.push({ kind: 'rejected', reason: `upgrade migration failed: ${(err as Error).message}`, key })
+      this.effects.push({ kind: 'rejected', code: 'upgrade-migration-failed', detail: describeError(err), key })
       return
     }
     const from = this.version
@@ -311,11 +333,11 @@ export class GroupExecutor implements Executor {
   private onCallEvent(caller: string, k: number, op: Uint8Array): void {
     const c = this.callerState(caller)
     if (k <= c.executedLow || c.executedAbove.has(k)) {
-      this.effects.push({ kind: 'rejected', reason: 'duplicate call', key: `call:${caller}:${k}` })
+      this.effects.push({ kind: 'rejected', code: 'duplicate-call', detail: 'the call was executed before', key: `call:${caller}:${k}` })
       return
     }
     if (!this.admits(caller, k)) {
-      this.effects.push({ kind: 'rejected', reason: 'call outside the admission window', key: `call:${caller}:${k}` })
+      this.effects.push({ kind: 'rejected', code: 'call-outside-window', detail: 'the call is outside the admission window', key: `call:${caller}:${k}` })
       return
     }
     c.executedAbove.add(k)
@@ -339,15 +361,19 @@ export class GroupExecutor implements Executor {
     let answer: Uint8Array | Deferred | undefined = errorResult('this group serves no calls')
     if (this.app.onCall !== undefined) {
       const onCall = this.app.onCall.bind(this.app)
-      answer = this.guard('onCall', () => onCall(ctx, caller, op)) ?? errorResult('handler failed')
+      answer = this.guard('onCall', () => onCall(ctx, caller, op))
     }
-    if (answer instanceof Uint8Array && !deferred) this.answer(caller, k, answer)
-    else c.deferred.add(k)
+    // Answered later only when the handler asked to (ctx.defer()) and returned normally; a handler
+    // that threw or returned something else answers now, with an error, so the call never hangs.
+    if (deferred && answer !== undefined && !(answer instanceof Uint8Array)) c.deferred.add(k)
+    else if (answer instanceof Uint8Array) this.answer(caller, k, answer)
+    else this.answer(caller, k, errorResult(answer === undefined ? 'the handler failed' : 'the handler returned neither bytes nor ctx.defer()'))
   }
 
   private answer(caller: string, k: number, result: Uint8Array): void {
     const c = this.callerState(caller)
-    if (result.length > this.limits.maxOpBytes) result = errorResult('result too large')
+    if (!(result instanceof Uint8Array)) result = errorResult('the result is not bytes')
+    else if (result.length > this.limits.maxOpBytes) result = errorResult('result too large')
     c.deferred.delete(k)
     c.replies.set(k, { result, digest: sha256(result) })
     this.effects.push({ kind: 'send-reply', caller, k, result })
@@ -372,6 +398,8 @@ export class GroupExecutor implements Executor {
   /** Issues a call now if the window allows, else queues it (deterministically) behind the others. */
   private issueCall(callee: string, op: Uint8Array, workflow: number): CallRef {
     if (callee === this.group) throw new Error('a group cannot call itself')
+    if (!this.groups.has(callee)) throw new RangeError(`no group ${String(callee).slice(0, 64)} in the membership`)
+    if (!(op instanceof Uint8Array)) throw new TypeError('an operation is bytes (a Uint8Array)')
     if (op.length > this.limits.maxOpBytes) throw new RangeError(`operation exceeds ${this.limits.maxOpBytes} bytes`)
     const s = this.calleeState(callee)
     // The window bounds the span of call numbers, not only their count: a callee keeps a reply
@@ -393,7 +421,7 @@ export class GroupExecutor implements Executor {
     const s = this.callees.get(callee)
     const o = s?.outstanding.get(k)
     if (s === undefined || o === undefined) {
-      this.effects.push({ kind: 'rejected', reason: 'reply to no outstanding call', key: `reply:${callee}:${k}` })
+      this.effects.push({ kind: 'rejected', code: 'reply-not-outstanding', detail: 'reply to no outstanding call', key: `reply:${callee}:${k}` })
       return
     }
     s.outstanding.delete(k)
@@ -415,8 +443,11 @@ export class GroupExecutor implements Executor {
 
   // ---------------------------------------------------------------- context
 
-  private addTimer(at: number, tag: string, workflow: number): number {
+  private addTimer(delay: number, tag: string, workflow: number): number {
+    if (typeof delay !== 'number' || !Number.isFinite(delay) || delay > MAX_TIMER_DELAY) throw new RangeError(`a timer delay is a number of ms up to ${MAX_TIMER_DELAY}`)
+    if (typeof tag !== 'string' || tag.length > MAX_TIMER_TAG || LONE_SURROGATE.test(tag)) throw new RangeError(`a timer tag is a well-formed string of at most ${MAX_TIMER_TAG} characters`)
     if (this.timers.size >= this.limits.maxTimers) throw new RangeError(`more than ${this.limits.maxTimers} timers`)
+    const at = this.batch.stamp + Math.max(0, Math.floor(delay))
     const id = this.nextTimerId++
     this.timers.set(id, { at, tag, workflow })
     return id
@@ -430,12 +461,15 @@ export class GroupExecutor implements Executor {
       now: this.batch.stamp,
       random: () => random.next(),
       call: (group, op) => this.issueCall(group, op, 0),
-      setTimer: (delay, tag) => this.addTimer(this.batch.stamp + Math.max(0, Math.floor(delay)), tag, 0),
+      setTimer: (delay, tag) => this.addTimer(delay, tag, 0),
       cancelTimer: (id) => {
         const t = this.timers.get(id)
         if (t !== undefined && t.workflow === 0) this.timers.delete(id)
       },
-      startWorkflow: (name, input) => this.workflows.start(name, input, this.batch.stamp, this.batch.seq, this.eventIndex),
+      startWorkflow: (name, input) => {
+        if (!(input instanceof Uint8Array) || input.length > this.limits.maxOpBytes) throw new RangeError(`a workflow input is bytes, at most ${this.limits.maxOpBytes}`)
+        return this.workflows.start(name, input, this.batch.stamp, this.batch.seq, this.eventIndex)
+      },
       respond: (d, result) => {
         const c = this.callers.get(d.caller)
         if (c === undefined || !c.deferred.has(d.k)) throw new Error(`no deferred call ${d.caller}:${d.k}`)
@@ -457,12 +491,29 @@ export class GroupExecutor implements Executor {
     try {
       return fn()
     } catch (err) {
-      this.effects.push({ kind: 'rejected', reason: `${what} threw: ${(err as Error).message}`, key: what })
+      this.effects.push({ kind: 'rejected', code: 'handler-threw', detail: `${what}: ${describeError(err)}`, key: what })
       return undefined
     }
   }
 
   // ---------------------------------------------------------------- snapshot
+
+  /**
+   * The application's snapshot. One that throws or returns something other than bytes does so on
+   * every correct replica alike: execution stops there (`halted` says why), with an empty
+   * application state in the checkpoint, instead of an exception in every replica at once.
+   */
+  private appSnapshot(): Uint8Array {
+    let state: unknown
+    try {
+      state = this.app.snapshot()
+    } catch (err) {
+      state = err instanceof Error ? err : new Error(String(err))
+    }
+    if (state instanceof Uint8Array) return state
+    this.halt ??= { reason: `the application's snapshot failed: ${describeError(state instanceof Error ? state : 'not bytes')}`, pendingState: undefined }
+    return new Uint8Array(0)
+  }
 
   snapshot(): Uint8Array {
     const callees: Value[] = [...this.callees].map(([name, s]) => [
@@ -485,7 +536,7 @@ export class GroupExecutor implements Executor {
     return encode({
       version: this.version,
       applied: [...this.applied].sort(),
-      app: this.app.snapshot(),
+      app: this.appSnapshot(),
       started: this.started,
       callees,
       callers,
@@ -512,7 +563,15 @@ export class GroupExecutor implements Executor {
       this.halt = undefined
       this.applied.clear()
       for (const id of asArray(m.applied, 'applied')) this.applied.add(asString(id, 'applied[]', 256))
-      this.app.restore(asBytes(m.app, 'app'))
+      const appState = asBytes(m.app, 'app')
+      try {
+        this.app.restore(appState)
+      } catch (err) {
+        // A state the group agreed on that this application cannot read: every correct replica
+        // with the same code fails alike. Stop executing (as for missing code) rather than crash.
+        this.halt = { reason: `the application cannot restore its state: ${describeError(err)}`, pendingState: undefined }
+        return
+      }
       this.workflows = this.newWorkflows(this.app)
       this.started = asBool(m.started, 'started')
       this.callees.clear()
@@ -555,4 +614,10 @@ export class GroupExecutor implements Executor {
       throw err
     }
   }
+}
+
+/** An exception's message for a rejection's detail, bounded (an application may throw anything). */
+function describeError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err)
+  return message.slice(0, 200)
 }

@@ -67,13 +67,14 @@ export class UpgradeError extends Error {
   }
 }
 
-export function upgradeStatement(r: Omit<UpgradeRequest, 'signatures'>): Uint8Array {
-  return digestOf({ t: 'upgrade', group: r.group, version: r.version, codeDigest: r.codeDigest, allowDowngrade: r.allowDowngrade })
+/** What the upgrade authority signs: the request, bound to the deployment (see `Membership.deployment`). */
+export function upgradeStatement(deployment: Uint8Array, r: Omit<UpgradeRequest, 'signatures'>): Uint8Array {
+  return digestOf({ t: 'upgrade', deployment, group: r.group, version: r.version, codeDigest: r.codeDigest, allowDowngrade: r.allowDowngrade })
 }
 
-/** What an authority key holder runs to sign a request. */
-export function signUpgrade(r: Omit<UpgradeRequest, 'signatures'>, authority: number, key: KeyPair): { authority: number; signature: Uint8Array } {
-  return { authority, signature: signBytes(key, upgradeStatement(r)) }
+/** What an authority key holder runs to sign a request for the deployment `membership` describes. */
+export function signUpgrade(membership: Pick<Membership, 'deployment'>, r: Omit<UpgradeRequest, 'signatures'>, authority: number, key: KeyPair): { authority: number; signature: Uint8Array } {
+  return { authority, signature: signBytes(key, upgradeStatement(membership.deployment, r)) }
 }
 
 export function upgradeToValue(r: UpgradeRequest): Value {
@@ -108,7 +109,7 @@ export function verifyUpgradeAuthority(membership: Membership, group: string, r:
   if (r.group !== group) throw new UpgradeError('wrong-group', `upgrade is for group ${r.group}, not ${group}`)
   const authority = membership.upgradeAuthority
   if (authority === undefined) throw new UpgradeError('no-authority', 'the membership configures no upgrade authority')
-  const statement = upgradeStatement(r)
+  const statement = upgradeStatement(membership.deployment, r)
   const signers = new Set<number>()
   for (const s of r.signatures) {
     const key = authority.publicKeys[s.authority]

@@ -20,10 +20,12 @@ import {
   type ReplicaConfig,
   type ReplicaEvent,
   type ExecutedBatch,
+  AnswerBudget,
   encodeMessageOnce,
+  resolveConfig,
   primaryOf,
 } from '@bftrc/core-agreement'
-import { type Group, type KeyPair, type Membership, ShareCollector, sha256, signBytes, verifyBytes, DecodeError } from '@bftrc/crypto'
+import { type Group, type KeyPair, type Membership, type QuorumCertificate, ShareCollector, sha256, signBytes, verifyBytes, DecodeError } from '@bftrc/crypto'
 import type { GroupApp } from './app.js'
 import { encodeEvent, eventValidator } from './events.js'
 import { DEFAULT_VERSION, type Effect, GroupExecutor } from './executor.js'
@@ -104,10 +106,18 @@ interface Collection {
   readonly collector: ShareCollector
   /** Full payload once known (the op of a call, the result of a reply). */
   payload: Uint8Array | undefined
+  /** The encoded event, once the certificate is complete. */
+  event?: Uint8Array
+  /** The group accepted the event for ordering (false again if it refused it). */
   proposed: boolean
   /** Replicas whose shares it holds (each costs one slot of that replica's buffer). */
   readonly senders: Set<string>
 }
+
+/** Bytes of a reply share besides its result (names, digest, signature, view), for the answer budget. */
+const REPLY_SHARE_OVERHEAD = 256
+/** Refused certificates proposed again per tick at most (bounds the work of one tick). */
+const REPROPOSALS_PER_TICK = 16
 
 function callKey(group: string, k: number): string {
   return `${group}:${k}`
@@ -132,6 +142,8 @@ export class Voter {
   /** Shares buffered per sending replica (performance isolation). */
   private readonly buffered = new Map<string, number>()
   private tickProposed: { at: number; when: number } | undefined
+  /** Bytes each replica of another group may still draw from our reply cache (see AnswerBudget). */
+  private readonly answerBudget: AnswerBudget
   /** Smoothed latency of calls delivered without retransmission (host ms), for adaptive timeouts. */
   private callLatency: number | undefined
   private startProposed = false
@@ -149,6 +161,7 @@ export class Voter {
     this.keyPair = init.keyPair
     this.now = init.now ?? 0
     this.createdAt = this.now
+    this.answerBudget = new AnswerBudget(resolveConfig(this.config.core).answerBytesPerSecond)
     const member = init.membership.member(init.self)
     if (member === undefined) throw new Error(`${init.self} is not a member`)
     this.group = init.membership.group(member.group) as Group
@@ -158,14 +171,14 @@ export class Voter {
       maxTimers: this.config.maxTimers,
       maxWorkflows: this.config.maxWorkflows,
       maxOpBytes: this.config.maxOpBytes,
-    }, { version: init.version ?? DEFAULT_VERSION, versions: init.versions ?? [] })
+    }, { version: init.version ?? DEFAULT_VERSION, versions: init.versions ?? [] }, new Set(init.membership.groups.keys()))
     this.replica = new Replica({
       membership: init.membership,
       self: init.self,
       keyPair: init.keyPair,
       executor: this.executor,
       config: this.config.core,
-      proposals: eventValidator(init.membership, this.group.name, this.config.maxOpBytes),
+      proposals: eventValidator(init.membership, this.group.name, this.config.maxOpBytes, this.config.tickGrace),
       now: this.now,
       ...(init.restored !== undefined ? { restored: init.restored } : {}),
     })
@@ -203,6 +216,7 @@ export class Voter {
       t.deadline = this.now + t.timeout
     }
     this.proposeTimerTick()
+    this.reproposeRefused()
     this.drain()
   }
 
@@ -339,7 +353,7 @@ export class Voter {
       case 'send-reply':
         return this.sendReplyShare(e.caller, e.k, e.result, this.believedPrimary(this.groupOf(e.caller)), e.k % this.group.n === this.replica.index)
       case 'rejected':
-        return this.count(`rejected.${e.reason}`)
+        return this.count(`rejected.${e.code}`)
     }
   }
 
@@ -364,7 +378,7 @@ export class Voter {
       op,
       view: this.replica.status().view,
       retransmit: false,
-      signature: signBytes(this.keyPair, requestShareStatement(this.group.name, callee, k, sha256(op))),
+      signature: signBytes(this.keyPair, requestShareStatement(this.membership.deployment, this.group.name, callee, k, sha256(op))),
     }
     // Under load calls legitimately wait behind the window: a fixed timeout would turn every one
     // of them into a retransmission storm. Four times the smoothed latency, within the bounds.
@@ -393,7 +407,7 @@ export class Voter {
       resultDigest,
       ...(full ? { result } : {}),
       view: this.replica.status().view,
-      signature: signBytes(this.keyPair, replyShareStatement(this.group.name, caller, k, resultDigest)),
+      signature: signBytes(this.keyPair, replyShareStatement(this.membership.deployment, this.group.name, caller, k, resultDigest)),
     }
     this.sendInterGroup(to, share)
   }
@@ -417,14 +431,17 @@ export class Voter {
   private onRequestShare(group: string, index: number, from: string, m: RequestShare): void {
     if (m.callee !== this.group.name || m.caller !== group || group === this.group.name) return this.count('dropped.misaddressed-share')
     const opDigest = sha256(m.op)
-    const statement = requestShareStatement(m.caller, m.callee, m.k, opDigest)
+    const statement = requestShareStatement(this.membership.deployment, m.caller, m.callee, m.k, opDigest)
     const senderKey = this.groupOf(group).members[index]?.publicKey
     if (senderKey === undefined || !verifyBytes(senderKey, statement, m.signature)) return this.count('dropped.bad-share-signature')
     this.noteView(group, index, m.view)
     if (this.executor.callExecuted(m.caller, m.k)) {
-      // Already executed: answer this caller replica straight from the reply cache.
+      // Already executed: answer this caller replica straight from the reply cache, within its
+      // answer budget (a retransmitted share of a hundred bytes draws a full result back).
       const cached = this.executor.cachedReply(m.caller, m.k)
-      if (cached !== undefined) this.sendReplyShare(m.caller, m.k, cached.result, from, true)
+      if (cached === undefined) return this.count('dropped.not-cached')
+      if (!this.answerBudget.take(from, cached.result.length + REPLY_SHARE_OVERHEAD, this.now)) return this.count('dropped.answer-budget')
+      this.sendReplyShare(m.caller, m.k, cached.result, from, true)
       return this.count('answered-from-cache')
     }
     if (!this.executor.admits(m.caller, m.k)) return this.count('dropped.outside-window')
@@ -432,18 +449,13 @@ export class Voter {
     const c = this.collect(this.incoming, key, this.groupOf(group), statement, from, index, m.signature)
     if (c === undefined) return
     c.payload = m.op
-    if (c.collector.complete && !c.proposed) {
-      const cert = c.collector.certificate()
-      if (cert === undefined) return
-      c.proposed = true
-      this.replica.propose(encodeEvent({ e: 'call', caller: m.caller, k: m.k, op: m.op, cert }))
-    }
+    this.proposeCollected(c, (cert, op) => encodeEvent({ e: 'call', caller: m.caller, k: m.k, op, cert }))
   }
 
   private onReplyShare(group: string, index: number, from: string, m: ReplyShare): void {
     if (m.caller !== this.group.name || m.callee !== group || group === this.group.name) return this.count('dropped.misaddressed-share')
     if (m.result !== undefined && Buffer.compare(sha256(m.result), m.resultDigest) !== 0) return this.count('dropped.bad-result-digest')
-    const statement = replyShareStatement(m.callee, m.caller, m.k, m.resultDigest)
+    const statement = replyShareStatement(this.membership.deployment, m.callee, m.caller, m.k, m.resultDigest)
     const senderKey = this.groupOf(group).members[index]?.publicKey
     if (senderKey === undefined || !verifyBytes(senderKey, statement, m.signature)) return this.count('dropped.bad-share-signature')
     this.noteView(group, index, m.view)
@@ -452,11 +464,33 @@ export class Voter {
     const c = this.collect(this.replies, key, this.groupOf(group), statement, from, index, m.signature)
     if (c === undefined) return
     if (m.result !== undefined) c.payload = m.result
-    if (c.collector.complete && c.payload !== undefined && !c.proposed) {
-      const cert = c.collector.certificate()
-      if (cert === undefined) return
-      c.proposed = true
-      this.replica.propose(encodeEvent({ e: 'reply', callee: m.callee, k: m.k, result: c.payload, cert }))
+    this.proposeCollected(c, (cert, result) => encodeEvent({ e: 'reply', callee: m.callee, k: m.k, result, cert }))
+  }
+
+  /**
+   * Proposes a complete certificate for ordering. A proposal the group refused (its buffers were
+   * full) stays unproposed, and `tick` proposes it again: marking it proposed before the answer
+   * left a certified call that was once refused waiting for ever.
+   */
+  private proposeCollected(c: Collection, event: (cert: QuorumCertificate, payload: Uint8Array) => Uint8Array): void {
+    if (c.proposed || !c.collector.complete || c.payload === undefined) return
+    const cert = c.collector.certificate()
+    if (cert === undefined) return
+    c.event ??= event(cert, c.payload)
+    c.proposed = this.replica.propose(c.event)
+    if (!c.proposed) this.count('proposal-refused')
+  }
+
+  /** Certificates the group refused earlier, proposed again (a bounded number per tick). */
+  private reproposeRefused(): void {
+    let budget = REPROPOSALS_PER_TICK
+    for (const map of [this.incoming, this.replies]) {
+      for (const c of map.values()) {
+        if (budget <= 0) return
+        if (c.proposed || c.event === undefined) continue
+        budget--
+        c.proposed = this.replica.propose(c.event)
+      }
     }
   }
 

@@ -54,12 +54,14 @@ export interface ReplyShare {
 
 export type InterGroupMessage = RequestShare | ReplyShare
 
-export function requestShareStatement(caller: string, callee: string, k: number, opDigest: Uint8Array): Uint8Array {
-  return digestOf({ t: 'request-share', caller, callee, k, op: opDigest })
+/** What a caller replica signs for call k: bound to the deployment, both groups and the operation. */
+export function requestShareStatement(deployment: Uint8Array, caller: string, callee: string, k: number, opDigest: Uint8Array): Uint8Array {
+  return digestOf({ t: 'request-share', deployment, caller, callee, k, op: opDigest })
 }
 
-export function replyShareStatement(callee: string, caller: string, k: number, resultDigest: Uint8Array): Uint8Array {
-  return digestOf({ t: 'reply-share', callee, caller, k, result: resultDigest })
+/** What a callee replica signs for its answer to call k: bound to the deployment, both groups and the result. */
+export function replyShareStatement(deployment: Uint8Array, callee: string, caller: string, k: number, resultDigest: Uint8Array): Uint8Array {
+  return digestOf({ t: 'reply-share', deployment, callee, caller, k, result: resultDigest })
 }
 
 export function encodeInterGroup(m: InterGroupMessage): Uint8Array {

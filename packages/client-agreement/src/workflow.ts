@@ -7,6 +7,7 @@
  */
 import { DecodeError, type Value, asArray, asBytes, asMap, asString, asUint } from '@bftrc/crypto'
 import type { WorkflowCommand, WorkflowContext, WorkflowFn } from './app.js'
+import { errorResult } from '@bftrc/core-agreement'
 import { OrderRandom } from './random.js'
 
 export const MAX_HISTORY = 10_000
@@ -42,6 +43,12 @@ export class WorkflowError extends Error {
 }
 
 const EMPTY = new Uint8Array(0)
+
+/** A workflow's result when it fails: the same error bytes on every correct replica. */
+function failure(reason: unknown): Uint8Array {
+  const message = typeof reason === 'string' ? reason : reason instanceof Error ? reason.message : String(reason)
+  return errorResult(message.slice(0, 200))
+}
 
 export class Workflows {
   private readonly live = new Map<number, WorkflowState>()
@@ -110,7 +117,7 @@ export class Workflows {
     try {
       next = (w.generator as Generator<WorkflowCommand, Uint8Array | undefined, Uint8Array>).next(value)
     } catch (err) {
-      this.finish(w, new TextEncoder().encode(`error: ${(err as Error).message}`))
+      this.finish(w, failure(err))
       return
     }
     this.run(w, next, false)
@@ -123,28 +130,34 @@ export class Workflows {
       try {
         next = (w.generator as Generator<WorkflowCommand, Uint8Array | undefined, Uint8Array>).next(EMPTY)
       } catch (err) {
-        this.finish(w, new TextEncoder().encode(`error: ${(err as Error).message}`))
+        this.finish(w, failure(err))
         return
       }
     }
     for (;;) {
       if (next.done === true) return this.finish(w, next.value)
-      const cmd = next.value
-      if (w.history.length >= MAX_HISTORY) return this.finish(w, new TextEncoder().encode(`error: history exceeds ${MAX_HISTORY}; use continueAsNew`))
-      switch (cmd.kind) {
+      const cmd = next.value as WorkflowCommand | undefined
+      if (w.history.length >= MAX_HISTORY) return this.finish(w, failure(`history exceeds ${MAX_HISTORY}; use continueAsNew`))
+      switch (cmd?.kind) {
         case 'invoke':
-          w.waiting = 'invoke'
-          this.host.invoke(w.id, cmd.group, cmd.op)
-          return
         case 'sleep':
-          w.waiting = 'sleep'
-          this.host.sleep(w.id, Math.max(0, Math.floor(cmd.ms)))
+          w.waiting = cmd.kind
+          try {
+            if (cmd.kind === 'invoke') this.host.invoke(w.id, cmd.group, cmd.op)
+            else this.host.sleep(w.id, cmd.ms)
+          } catch (err) {
+            // The call or the timer was refused (a bad group, an operation too large, a full
+            // queue or timer table): every correct replica refuses alike, and the workflow ends
+            // with that error rather than wait for ever or escape the executor.
+            return this.finish(w, failure(`${cmd.kind} refused: ${err instanceof Error ? err.message.slice(0, 200) : 'invalid'}`))
+          }
           return
         case 'emit':
           w.history.push({ kind: 'emit', value: EMPTY, now: w.context.now })
           this.host.emit(w.id, cmd.event)
           break
         case 'continue-as-new':
+          if (!(cmd.input instanceof Uint8Array)) return this.finish(w, failure('continueAsNew needs bytes'))
           w.input = cmd.input
           w.history = []
           w.startedAt = w.context.now
@@ -153,14 +166,16 @@ export class Workflows {
           try {
             next = (w.generator as Generator<WorkflowCommand, Uint8Array | undefined, Uint8Array>).next(EMPTY)
           } catch (err) {
-            return this.finish(w, new TextEncoder().encode(`error: ${(err as Error).message}`))
+            return this.finish(w, failure(err))
           }
           continue
+        default:
+          return this.finish(w, failure('yielded something that is not a workflow command'))
       }
       try {
         next = (w.generator as Generator<WorkflowCommand, Uint8Array | undefined, Uint8Array>).next(EMPTY)
       } catch (err) {
-        return this.finish(w, new TextEncoder().encode(`error: ${(err as Error).message}`))
+        return this.finish(w, failure(err))
       }
     }
   }

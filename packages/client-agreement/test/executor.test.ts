@@ -80,7 +80,7 @@ describe('GroupExecutor, callee side', () => {
     expect(drain(x).map((e) => e.kind)).toEqual(['call-executed', 'send-reply'])
     call(x, 'client', 1, 'a', 2)
     const again = drain(x)
-    expect(again).toEqual([{ kind: 'rejected', reason: 'duplicate call', key: 'call:client:1' }])
+    expect(again).toEqual([{ kind: 'rejected', code: 'duplicate-call', detail: 'the call was executed before', key: 'call:client:1' }])
     expect(app.log.filter((l) => l.startsWith('call')).length).toBe(1)
     expect(x.callExecuted('client', 1)).toBe(true)
     expect(text(x.cachedReply('client', 1)?.result ?? new Uint8Array())).toBe('r(a)')
@@ -89,7 +89,7 @@ describe('GroupExecutor, callee side', () => {
   it('admits only calls inside the window W above the executed prefix, and drops old cached replies', () => {
     const x = new GroupExecutor('server', new Probe(), LIMITS)
     call(x, 'client', 5, 'too far')
-    expect(drain(x)[0]).toMatchObject({ kind: 'rejected', reason: 'call outside the admission window' })
+    expect(drain(x)[0]).toMatchObject({ kind: 'rejected', code: 'call-outside-window' })
     for (let k = 1; k <= 10; k++) call(x, 'client', k, `op${k}`, k)
     expect(x.admits('client', 11)).toBe(true)
     expect(x.admits('client', 15)).toBe(false)
@@ -127,7 +127,7 @@ describe('GroupExecutor, caller side', () => {
     reply(x, 'server', 2, 'two', 2, 6)
     expect(drain(x).map((e) => e.kind)).toEqual(['call-delivered'])
     reply(x, 'server', 2, 'two again', 3, 7)
-    expect(drain(x)[0]).toMatchObject({ kind: 'rejected', reason: 'reply to no outstanding call' })
+    expect(drain(x)[0]).toMatchObject({ kind: 'rejected', code: 'reply-not-outstanding' })
     // Call 1 answers: the window moves past 1 and 2, and both queued calls go out.
     reply(x, 'server', 1, 'one', 4, 8)
     const effects = drain(x)

@@ -37,7 +37,7 @@ const broken: AppVersion = { version: '3', codeDigest: digest('v3'), create: () 
 
 function request(over: Partial<Omit<UpgradeRequest, 'signatures'>> = {}, signers = [0, 1]): UpgradeRequest {
   const body = { group: 'bank', version: '2', codeDigest: digest('v2'), allowDowngrade: false, ...over }
-  return { ...body, signatures: signers.map((i) => signUpgrade(body, i, cluster.keys.get(`authority/${i}`) as KeyPair)) }
+  return { ...body, signatures: signers.map((i) => signUpgrade(cluster.membership, body, i, cluster.keys.get(`authority/${i}`) as KeyPair)) }
 }
 
 function upgrade(x: GroupExecutor, r: UpgradeRequest, seq = 2) {
@@ -63,7 +63,7 @@ describe('upgrade requests', () => {
     expect(code(request({}, [1, 1]))).toBe('invalid-signature')
     expect(code({ ...request(), version: '9' })).toBe('invalid-signature')
     expect(code(request(), 'other')).toBe('wrong-group')
-    const validator = eventValidator(cluster.membership, 'bank', 1024)
+    const validator = eventValidator(cluster.membership, 'bank', 1024, 200)
     expect(validator.validate(encodeEvent({ e: 'upgrade', request: request() }))).toBe(`upgrade:2:${Buffer.from(digest('v2')).toString('hex')}`)
     expect(validator.validate(encodeEvent({ e: 'upgrade', request: request({}, [2]) }))).toBeUndefined()
   })
@@ -91,9 +91,9 @@ describe('GroupExecutor upgrades', () => {
     const x = new GroupExecutor('bank', new Counter('v1'), LIMITS, { version: '1', versions: [v2, broken] })
     upgrade(x, request())
     const before = x.snapshot()
-    expect(upgrade(x, request(), 3)[0]).toMatchObject({ kind: 'rejected', reason: expect.stringContaining('replayed') })
-    expect(upgrade(x, request({ version: '1', codeDigest: digest('v1') }), 4)[0]).toMatchObject({ kind: 'rejected', reason: expect.stringContaining('downgrade') })
-    expect(upgrade(x, request({ version: '3', codeDigest: digest('v3') }), 5)[0]).toMatchObject({ kind: 'rejected', reason: expect.stringContaining('cannot migrate') })
+    expect(upgrade(x, request(), 3)[0]).toMatchObject({ kind: 'rejected', code: 'upgrade-refused', detail: expect.stringContaining('replayed') })
+    expect(upgrade(x, request({ version: '1', codeDigest: digest('v1') }), 4)[0]).toMatchObject({ kind: 'rejected', code: 'upgrade-refused', detail: expect.stringContaining('downgrade') })
+    expect(upgrade(x, request({ version: '3', codeDigest: digest('v3') }), 5)[0]).toMatchObject({ kind: 'rejected', code: 'upgrade-migration-failed', detail: expect.stringContaining('cannot migrate') })
     expect(x.snapshot()).toEqual(before)
     expect(x.halted()).toBeUndefined()
   })

@@ -17,7 +17,7 @@ const cluster = generateCluster({ groups: [{ name: 'client', f: 1 }, { name: 'se
 const op = new TextEncoder().encode('op')
 
 function share(i: number, k = 1, callee = 'server'): { signer: number; signature: Uint8Array } {
-  return { signer: i, signature: signBytes(cluster.keys.get(`client/${i}`) as never, requestShareStatement('client', callee, k, sha256(op))) }
+  return { signer: i, signature: signBytes(cluster.keys.get(`client/${i}`) as never, requestShareStatement(cluster.membership.deployment, 'client', callee, k, sha256(op))) }
 }
 
 describe('inter-group wire format', () => {
@@ -43,8 +43,8 @@ describe('inter-group wire format', () => {
 })
 
 describe('event validation (what a replica checks before voting)', () => {
-  const validator = eventValidator(cluster.membership, 'server', 1024)
-  const cert = (shares: Array<{ signer: number; signature: Uint8Array }>, digest = requestShareStatement('client', 'server', 1, sha256(op))) => ({ group: 'client', digest, shares })
+  const validator = eventValidator(cluster.membership, 'server', 1024, 200)
+  const cert = (shares: Array<{ signer: number; signature: Uint8Array }>, digest = requestShareStatement(cluster.membership.deployment, 'client', 'server', 1, sha256(op))) => ({ group: 'client', digest, shares })
 
   it('accepts a call with f+1 valid shares from distinct caller replicas', () => {
     const ev = { e: 'call' as const, caller: 'client', k: 1, op, cert: cert([share(0), share(2)]) }
@@ -56,11 +56,11 @@ describe('event validation (what a replica checks before voting)', () => {
     ['one share only', () => ({ e: 'call', caller: 'client', k: 1, op, cert: cert([share(0)]) })],
     ['the same signer twice', () => ({ e: 'call', caller: 'client', k: 1, op, cert: cert([share(1), share(1)]) })],
     ['shares for another call number', () => ({ e: 'call', caller: 'client', k: 2, op, cert: cert([share(0), share(1)]) })],
-    ['shares addressed to another group', () => ({ e: 'call', caller: 'client', k: 1, op, cert: cert([share(0, 1, 'other'), share(1, 1, 'other')], requestShareStatement('client', 'other', 1, sha256(op))) })],
+    ['shares addressed to another group', () => ({ e: 'call', caller: 'client', k: 1, op, cert: cert([share(0, 1, 'other'), share(1, 1, 'other')], requestShareStatement(cluster.membership.deployment, 'client', 'other', 1, sha256(op))) })],
     ['a call from an unknown group', () => ({ e: 'call', caller: 'nobody', k: 1, op, cert: cert([share(0), share(1)]) })],
     ['a call from ourselves', () => ({ e: 'call', caller: 'server', k: 1, op, cert: { ...cert([share(0), share(1)]), group: 'server' } })],
     ['call number zero', () => ({ e: 'call', caller: 'client', k: 0, op, cert: cert([share(0), share(1)]) })],
-    ['a reply nobody signed', () => ({ e: 'reply', callee: 'client', k: 1, result: op, cert: { group: 'client', digest: replyShareStatement('client', 'server', 1, sha256(op)), shares: [] } })],
+    ['a reply nobody signed', () => ({ e: 'reply', callee: 'client', k: 1, result: op, cert: { group: 'client', digest: replyShareStatement(cluster.membership.deployment, 'client', 'server', 1, sha256(op)), shares: [] } })],
   ])('rejects %s', (_name, make) => {
     expect(validator.validate(encodeEvent(make() as never))).toBeUndefined()
   })

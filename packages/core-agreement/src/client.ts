@@ -10,8 +10,8 @@
  */
 import { type Group, type KeyPair, type Membership, peerIdOf, sha256, signBytes } from '@bftrc/crypto'
 import { DEFAULT_LIMITS, type MessageLimits } from './limits.js'
-import { type Message, type Reply, type Request, tryDecodeMessage, requestDigest } from './messages.js'
-import { equalBytes, primaryOf } from './proofs.js'
+import { type Message, type Reply, type Request, type StatementScope, tryDecodeMessage, requestDigest } from './messages.js'
+import { equalBytes, primaryOf, scopeOf } from './proofs.js'
 import type { Outbound } from './ready.js'
 
 export interface ClientConfig {
@@ -75,6 +75,7 @@ export class Client {
   readonly config: ClientConfig
   readonly counters = new Map<string, number>()
   private readonly keyPair: KeyPair
+  private readonly scope: StatementScope
   private readonly open: boolean
   private now: number
   private view = 0
@@ -89,6 +90,7 @@ export class Client {
     const group = init.membership.group(init.group)
     if (group === undefined) throw new Error(`unknown group ${init.group}`)
     this.group = group
+    this.scope = scopeOf(init.membership, group.name)
     this.id = init.id
     this.keyPair = init.keyPair
     this.config = { ...DEFAULT_CLIENT_CONFIG, ...init.config }
@@ -177,7 +179,7 @@ export class Client {
 
   private makeRequest(op: Uint8Array, readOnly: boolean): Request {
     const body = { client: this.id, timestamp: this.nextTimestamp++, op, readOnly, ...(this.open ? { publicKey: this.keyPair.publicKey } : {}) }
-    return { ...body, signature: signBytes(this.keyPair, requestDigest(body)) }
+    return { ...body, signature: signBytes(this.keyPair, requestDigest(this.scope, body)) }
   }
 
   private primaryId(): string {

@@ -14,8 +14,19 @@ export interface ReplicaConfig {
   readonly pipelineDepth: number
   /** Requests queued at the primary, or waiting at a backup, before new ones are shed. */
   readonly maxPendingRequests: number
-  /** Clients remembered in the exactly-once table. */
-  readonly maxClients: number
+  /**
+   * Entries one source may have waiting at the primary: requests a replica relays, events a
+   * replica proposes (a client has one request waiting at most). Batches serve the sources in turn.
+   */
+  readonly maxQueuedPerSource: number
+  /** Open clients (not listed in the membership) remembered in the exactly-once table at once. */
+  readonly maxOpenClients: number
+  /**
+   * How far below agreed time an open client's timestamp (its clock, in microseconds) may lie and
+   * still execute, in ms. Rows older than this may be reused, so it also bounds how long a table
+   * full of live open clients refuses new ones.
+   */
+  readonly openClientWindow: number
   /** A replica that has waited this long for progress asks its peers to resend (STATUS). */
   readonly statusInterval: number
   /** STATUS heartbeat while idle, so a replica that missed the last batches catches up anyway. */
@@ -26,6 +37,12 @@ export interface ReplicaConfig {
   readonly viewChangeTimeout: number
   /** Upper bound of the doubled view-change timeout. */
   readonly maxViewChangeTimeout: number
+  /**
+   * Bytes a replica sends any one peer or client in answer to its asking (STATUS, state chunks,
+   * NEW-VIEW resends, cached and read-only replies), per second; unused allowance accumulates up
+   * to one second's worth.
+   */
+  readonly answerBytesPerSecond: number
   /** Time to wait for a state chunk before asking another replica. */
   readonly stateTransferTimeout: number
   readonly limits: MessageLimits
@@ -38,13 +55,16 @@ export const DEFAULT_CONFIG: ReplicaConfig = {
   maxBatchBytes: 1024 * 1024,
   pipelineDepth: 4,
   maxPendingRequests: 10_000,
-  maxClients: 10_000,
+  maxQueuedPerSource: 1_024,
+  maxOpenClients: 10_000,
+  openClientWindow: 10 * 60_000,
   statusInterval: 150,
   idleStatusInterval: 2_000,
   maxClockSkew: 10_000,
   viewChangeTimeout: 1_000,
   maxViewChangeTimeout: 30_000,
   stateTransferTimeout: 500,
+  answerBytesPerSecond: 16 * 1024 * 1024,
   limits: DEFAULT_LIMITS,
 }
 

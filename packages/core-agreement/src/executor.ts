@@ -47,4 +47,18 @@ export interface Executor {
  */
 export interface ProposalValidator {
   validate(payload: Uint8Array): string | undefined
+  /**
+   * For proposals that cost their proposer nothing (a timer tick carries no certificate): the
+   * primary accepts one with this key from one replica at most once per this many ms.
+   */
+  minInterval?(key: string): number | undefined
+}
+
+/**
+ * The result of an operation that failed deterministically: the application threw, returned
+ * something that is not bytes or is over the size limit, or the request was refused. Every
+ * correct replica fails alike, so every one answers these same bytes and the group goes on.
+ */
+export function errorResult(message: string): Uint8Array {
+  return new TextEncoder().encode(`error: ${message}`)
 }

@@ -8,7 +8,7 @@ export { Replica, type ReplicaInit, type ReplicaStatus, STATE_CHUNK_BYTES, MAX_S
 export { Client, type ClientInit, type ClientConfig, type CompletedRequest, ClientBusyError, DEFAULT_CLIENT_CONFIG } from './client.js'
 export { type ReplicaConfig, DEFAULT_CONFIG, resolveConfig, ConfigurationError } from './config.js'
 export { type MessageLimits, DEFAULT_LIMITS } from './limits.js'
-export type { Executor, ExecutionContext, BatchContext, ProposalValidator } from './executor.js'
+export { type Executor, type ExecutionContext, type BatchContext, type ProposalValidator, errorResult } from './executor.js'
 export { type Storage, type PersistOp, type PersistedState, type PersistedEntry, type PersistedCheckpoint, MemoryStorage } from './storage.js'
 export type { Ready, Outbound, ExecutedBatch, ExecutedRequest, ReplicaEvent } from './ready.js'
 export {
@@ -38,5 +38,12 @@ export {
   executedStatement,
   type Executed,
   viewChangeStatement,
+  newViewStatement,
+  type StatementScope,
+  MAX_VIEW,
+  MAX_SEQ,
 } from './messages.js'
-export { digestOfBatch, primaryOf, selectNewView } from './proofs.js'
+export { digestOfBatch, primaryOf, scopeOf, selectNewView } from './proofs.js'
+export { AnswerBudget } from './answer-budget.js'
+export { FairQueue, type EnqueueOutcome } from './fair-queue.js'
+export { type ClientRefusal, refusalResult } from './client-table.js'

@@ -4,7 +4,7 @@
  * replica can occupy at most its own slot however much it sends.
  */
 import type { SignatureShare } from '@bftrc/crypto'
-import type { PrePrepare, Prepare, PreparedProof } from './messages.js'
+import type { PrePrepare, Prepare, PreparedProof, StatementScope } from './messages.js'
 import { digestOfBatch, equalBytes } from './proofs.js'
 
 export interface Vote {
@@ -54,7 +54,7 @@ export class LogEntry {
   }
 
   /** A batch with 2f+1 matching commits in its view, if we hold its signed pre-prepare. */
-  committedBatch(quorum: number): PrePrepare | undefined {
+  committedBatch(scope: StatementScope, quorum: number): PrePrepare | undefined {
     const tally = new Map<string, { view: number; digest: Uint8Array; n: number }>()
     for (const vote of this.commits.values()) {
       const k = `${vote.view}:${Buffer.from(vote.digest).toString('hex')}`
@@ -66,14 +66,14 @@ export class LogEntry {
       if (t.n < quorum) continue
       const candidates = [this.prePrepare, this.learned.get(t.view)]
       for (const pp of candidates) {
-        if (pp !== undefined && pp.view === t.view && equalBytes(digestOfBatch(pp.batch), t.digest)) return pp
+        if (pp !== undefined && pp.view === t.view && equalBytes(digestOfBatch(scope, pp.batch), t.digest)) return pp
       }
     }
     return undefined
   }
 
   /** A batch f+1 replicas attest they executed (so a correct one did), if we hold its pre-prepare. */
-  attestedBatch(weakQuorum: number): PrePrepare | undefined {
+  attestedBatch(scope: StatementScope, weakQuorum: number): PrePrepare | undefined {
     const tally = new Map<string, { digest: Uint8Array; n: number }>()
     for (const digest of this.attestations.values()) {
       const k = Buffer.from(digest).toString('hex')
@@ -84,7 +84,7 @@ export class LogEntry {
     for (const t of tally.values()) {
       if (t.n < weakQuorum) continue
       for (const pp of [this.prePrepare, ...this.learned.values()]) {
-        if (pp !== undefined && equalBytes(digestOfBatch(pp.batch), t.digest)) return pp
+        if (pp !== undefined && equalBytes(digestOfBatch(scope, pp.batch), t.digest)) return pp
       }
     }
     return undefined

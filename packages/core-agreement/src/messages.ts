@@ -141,6 +141,11 @@ export interface NewView {
   readonly viewChanges: ReadonlyArray<{ readonly replica: number; readonly viewChange: ViewChange }>
   /** The pre-prepares the new primary re-issues for the window above the chosen checkpoint. */
   readonly prePrepares: readonly PrePrepare[]
+  /**
+   * The new primary's signature over newViewStatement: any replica may relay a NEW-VIEW (to a
+   * peer that missed it), but only the primary of its view can have made it.
+   */
+  readonly signature: Uint8Array
 }
 
 /**
@@ -198,12 +203,23 @@ export type MessageType = Message['t']
 
 // ---- statements (what gets signed or hashed) ----
 
-export function requestStatement(r: Omit<Request, 'signature'>): ValueMap {
-  return { t: 'request', client: r.client, timestamp: r.timestamp, op: r.op, readOnly: r.readOnly, publicKey: r.publicKey }
+/**
+ * What every signed statement names besides its kind: the deployment (a digest of the
+ * membership's identities) and the group it is meant for. A signature made for one group or one
+ * deployment never verifies in another.
+ */
+export interface StatementScope {
+  readonly deployment: Uint8Array
+  readonly group: string
 }
 
-export function requestDigest(r: Omit<Request, 'signature'>): Uint8Array {
-  return digestOf(requestStatement(r))
+export function requestStatement(scope: StatementScope, r: Omit<Request, 'signature'>): ValueMap {
+  return { t: 'request', deployment: scope.deployment, group: scope.group, client: r.client, timestamp: r.timestamp, op: r.op, readOnly: r.readOnly, publicKey: r.publicKey }
+}
+
+/** The digest a client signs: its request, bound to the deployment and the group it invokes. */
+export function requestDigest(scope: StatementScope, r: Omit<Request, 'signature'>): Uint8Array {
+  return digestOf(requestStatement(scope, r))
 }
 
 export function proposalDigest(payload: Uint8Array): Uint8Array {
@@ -214,24 +230,29 @@ export function batchDigest(stamp: number, requestDigests: readonly Uint8Array[]
   return digestOf({ t: 'batch', stamp, requests: requestDigests, proposals: proposalDigests.length > 0 ? proposalDigests : undefined })
 }
 
-export function prePrepareStatement(group: string, view: number, seq: number, digest: Uint8Array): Uint8Array {
-  return digestOf({ t: 'pre-prepare', group, view, seq, digest })
+export function prePrepareStatement(scope: StatementScope, view: number, seq: number, digest: Uint8Array): Uint8Array {
+  return digestOf({ t: 'pre-prepare', deployment: scope.deployment, group: scope.group, view, seq, digest })
 }
 
-export function prepareStatement(group: string, view: number, seq: number, digest: Uint8Array): Uint8Array {
-  return digestOf({ t: 'prepare', group, view, seq, digest })
+export function prepareStatement(scope: StatementScope, view: number, seq: number, digest: Uint8Array): Uint8Array {
+  return digestOf({ t: 'prepare', deployment: scope.deployment, group: scope.group, view, seq, digest })
 }
 
-export function executedStatement(group: string, seq: number, digest: Uint8Array): Uint8Array {
-  return digestOf({ t: 'executed', group, seq, digest })
+export function executedStatement(scope: StatementScope, seq: number, digest: Uint8Array): Uint8Array {
+  return digestOf({ t: 'executed', deployment: scope.deployment, group: scope.group, seq, digest })
 }
 
-export function checkpointStatement(group: string, seq: number, digest: Uint8Array): Uint8Array {
-  return digestOf({ t: 'checkpoint', group, seq, digest })
+export function checkpointStatement(scope: StatementScope, seq: number, digest: Uint8Array): Uint8Array {
+  return digestOf({ t: 'checkpoint', deployment: scope.deployment, group: scope.group, seq, digest })
 }
 
-export function viewChangeStatement(group: string, vc: Omit<ViewChange, 'signature' | 't'>): Uint8Array {
-  return digestOf({ t: 'view-change', group, body: viewChangeBody(vc) })
+export function viewChangeStatement(scope: StatementScope, vc: Omit<ViewChange, 'signature' | 't'>): Uint8Array {
+  return digestOf({ t: 'view-change', deployment: scope.deployment, group: scope.group, body: viewChangeBody(vc) })
+}
+
+/** What the new primary signs for a NEW-VIEW: its view, the view changes it chose and its pre-prepares. */
+export function newViewStatement(scope: StatementScope, nv: Omit<NewView, 'signature' | 't'>): Uint8Array {
+  return digestOf({ t: 'new-view', deployment: scope.deployment, group: scope.group, body: sha256(encode(newViewBody(nv))) })
 }
 
 // ---- encoding ----
@@ -257,6 +278,14 @@ function viewChangeBody(vc: Omit<ViewChange, 'signature' | 't'>): ValueMap {
   }
 }
 
+function newViewBody(nv: Omit<NewView, 'signature' | 't'>): ValueMap {
+  return {
+    view: nv.view,
+    viewChanges: nv.viewChanges.map((v) => ({ replica: v.replica, viewChange: toValue(v.viewChange) })),
+    prePrepares: nv.prePrepares.map(prePrepareToValue),
+  }
+}
+
 function toValue(m: Message): ValueMap {
   switch (m.t) {
     case 'request':
@@ -268,12 +297,7 @@ function toValue(m: Message): ValueMap {
     case 'stable':
       return { t: m.t, proof: checkpointProofToValue(m.proof) }
     case 'new-view':
-      return {
-        t: m.t,
-        view: m.view,
-        viewChanges: m.viewChanges.map((v) => ({ replica: v.replica, viewChange: toValue(v.viewChange) })),
-        prePrepares: m.prePrepares.map(prePrepareToValue),
-      }
+      return { t: m.t, ...newViewBody(m), signature: m.signature }
     default:
       return m as unknown as ValueMap
   }
@@ -322,11 +346,27 @@ function readPrePrepare(m: ValueMap, field: string, limits: MessageLimits): PreP
   if (proposals !== undefined && proposals.length === 0) throw new DecodeError('wrong-type', `${field}.proposals: omitted when empty`)
   return {
     t: 'pre-prepare',
-    view: asUint(m.view, `${field}.view`),
-    seq: asUint(m.seq, `${field}.seq`),
+    view: readView(m.view, `${field}.view`),
+    seq: readSeq(m.seq, `${field}.seq`),
     batch: { stamp: asUint(m.stamp, `${field}.stamp`), requests, ...(proposals !== undefined ? { proposals } : {}) },
     signature: asBytes(m.signature, `${field}.signature`, SIGNATURE_BYTES),
   }
+}
+
+/**
+ * Views and sequence numbers a message may name: far above anything a group reaches (2^48 batches
+ * at a million a second take nine years), and far enough below 2^53 that `+ 1` and window sums
+ * stay exact integers whatever a peer sends.
+ */
+export const MAX_VIEW = 2 ** 48
+export const MAX_SEQ = 2 ** 48
+
+function readView(v: Value | undefined, field: string): number {
+  return asUint(v, field, MAX_VIEW)
+}
+
+function readSeq(v: Value | undefined, field: string): number {
+  return asUint(v, field, MAX_SEQ)
 }
 
 function readDigest(v: Value | undefined, field: string): Uint8Array {
@@ -336,7 +376,7 @@ function readDigest(v: Value | undefined, field: string): Uint8Array {
 function readCheckpointProof(v: Value | undefined, field: string): CheckpointProof {
   const m = asMap(v, field)
   return {
-    seq: asUint(m.seq, `${field}.seq`),
+    seq: readSeq(m.seq, `${field}.seq`),
     digest: readDigest(m.digest, `${field}.digest`),
     ...(m.certificate !== undefined ? { certificate: certificateFromValue(m.certificate, `${field}.certificate`) } : {}),
   }
@@ -352,7 +392,7 @@ function readViewChange(m: ValueMap, field: string, limits: MessageLimits): View
   })
   return {
     t: 'view-change',
-    view: asUint(m.view, `${field}.view`),
+    view: readView(m.view, `${field}.view`),
     stable: readCheckpointProof(m.stable, `${field}.stable`),
     prepared,
     signature: asBytes(m.signature, `${field}.signature`, SIGNATURE_BYTES),
@@ -369,16 +409,16 @@ function readMessage(m: ValueMap, limits: MessageLimits): Message {
     case 'pre-prepare':
       return readPrePrepare(m, 'pre-prepare', limits)
     case 'prepare':
-      return { t, view: asUint(m.view, 'view'), seq: asUint(m.seq, 'seq'), digest: readDigest(m.digest, 'digest'), signature: asBytes(m.signature, 'signature', SIGNATURE_BYTES) }
+      return { t, view: readView(m.view, 'view'), seq: readSeq(m.seq, 'seq'), digest: readDigest(m.digest, 'digest'), signature: asBytes(m.signature, 'signature', SIGNATURE_BYTES) }
     case 'commit':
-      return { t, view: asUint(m.view, 'view'), seq: asUint(m.seq, 'seq'), digest: readDigest(m.digest, 'digest') }
+      return { t, view: readView(m.view, 'view'), seq: readSeq(m.seq, 'seq'), digest: readDigest(m.digest, 'digest') }
     case 'checkpoint':
-      return { t, seq: asUint(m.seq, 'seq'), digest: readDigest(m.digest, 'digest'), signature: asBytes(m.signature, 'signature', SIGNATURE_BYTES) }
+      return { t, seq: readSeq(m.seq, 'seq'), digest: readDigest(m.digest, 'digest'), signature: asBytes(m.signature, 'signature', SIGNATURE_BYTES) }
     case 'reply': {
       const result = m.result === undefined ? undefined : asBytes(m.result, 'result', undefined, limits.maxOpBytes)
       return {
         t,
-        view: asUint(m.view, 'view'),
+        view: readView(m.view, 'view'),
         timestamp: asUint(m.timestamp, 'timestamp'),
         readOnly: asBool(m.readOnly, 'readOnly'),
         resultDigest: readDigest(m.resultDigest, 'resultDigest'),
@@ -386,11 +426,11 @@ function readMessage(m: ValueMap, limits: MessageLimits): Message {
       }
     }
     case 'status':
-      return { t, view: asUint(m.view, 'view'), active: asBool(m.active, 'active'), lastExecuted: asUint(m.lastExecuted, 'lastExecuted'), stable: asUint(m.stable, 'stable') }
+      return { t, view: readView(m.view, 'view'), active: asBool(m.active, 'active'), lastExecuted: readSeq(m.lastExecuted, 'lastExecuted'), stable: readSeq(m.stable, 'stable') }
     case 'stable':
       return { t, proof: readCheckpointProof(m.proof, 'proof') }
     case 'executed':
-      return { t, seq: asUint(m.seq, 'seq'), digest: readDigest(m.digest, 'digest'), signature: asBytes(m.signature, 'signature', SIGNATURE_BYTES) }
+      return { t, seq: readSeq(m.seq, 'seq'), digest: readDigest(m.digest, 'digest'), signature: asBytes(m.signature, 'signature', SIGNATURE_BYTES) }
     case 'view-change':
       return readViewChange(m, 'view-change', limits)
     case 'new-view': {
@@ -399,14 +439,14 @@ function readMessage(m: ValueMap, limits: MessageLimits): Message {
         return { replica: asUint(vm.replica, `viewChanges[${i}].replica`, 255), viewChange: readViewChange(asMap(vm.viewChange, `viewChanges[${i}].viewChange`), `viewChanges[${i}].viewChange`, limits) }
       })
       const prePrepares = asArray(m.prePrepares, 'prePrepares', limits.maxViewChangeEntries).map((p, i) => readPrePrepare(asMap(p, `prePrepares[${i}]`), `prePrepares[${i}]`, limits))
-      return { t, view: asUint(m.view, 'view'), viewChanges, prePrepares }
+      return { t, view: readView(m.view, 'view'), viewChanges, prePrepares, signature: asBytes(m.signature, 'signature', SIGNATURE_BYTES) }
     }
     case 'fetch-state':
-      return { t, seq: asUint(m.seq, 'seq'), digest: readDigest(m.digest, 'digest'), chunk: asUint(m.chunk, 'chunk') }
+      return { t, seq: readSeq(m.seq, 'seq'), digest: readDigest(m.digest, 'digest'), chunk: asUint(m.chunk, 'chunk') }
     case 'state-chunk':
       return {
         t,
-        seq: asUint(m.seq, 'seq'),
+        seq: readSeq(m.seq, 'seq'),
         digest: readDigest(m.digest, 'digest'),
         chunk: asUint(m.chunk, 'chunk'),
         chunks: asUint(m.chunks, 'chunks', 1 << 20),

@@ -9,6 +9,7 @@ import {
   type CheckpointProof,
   type PrePrepare,
   type PreparedProof,
+  type StatementScope,
   type ViewChange,
   batchDigest,
   proposalDigest,
@@ -19,25 +20,29 @@ import {
   viewChangeStatement,
 } from './messages.js'
 
-const batchDigests = new WeakMap<Batch, Uint8Array>()
+const batchDigests = new WeakMap<Batch, { readonly scope: StatementScope; readonly digest: Uint8Array }>()
 
-/** Digest of a batch (its stamp and its requests' digests), cached per batch object. */
-export function digestOfBatch(batch: Batch): Uint8Array {
-  let d = batchDigests.get(batch)
-  if (d === undefined) {
-    d = batchDigest(
-      batch.stamp,
-      batch.requests.map((r) => requestDigest(r)),
-      (batch.proposals ?? []).map(proposalDigest),
-    )
-    batchDigests.set(batch, d)
-  }
-  return d
+/**
+ * Digest of a batch (its stamp, its requests' digests in `scope`, its proposals' digests),
+ * cached per batch object.
+ */
+export function digestOfBatch(scope: StatementScope, batch: Batch): Uint8Array {
+  const cached = batchDigests.get(batch)
+  if (cached !== undefined && cached.scope === scope) return cached.digest
+  const digest = batchDigest(
+    batch.stamp,
+    batch.requests.map((r) => requestDigest(scope, r)),
+    (batch.proposals ?? []).map(proposalDigest),
+  )
+  batchDigests.set(batch, { scope, digest })
+  return digest
 }
 
 export interface GroupContext {
   readonly membership: Membership
   readonly group: Group
+  /** The deployment and group every statement of this group names. */
+  readonly scope: StatementScope
   /** Digest of the state every replica starts from: the checkpoint at seq 0 needs no signatures. */
   readonly genesisDigest: Uint8Array
   readonly logWindow: number
@@ -47,10 +52,15 @@ export function primaryOf(group: Group, view: number): number {
   return view % group.n
 }
 
+/** The scope of a group's statements: its name and the membership's deployment id. */
+export function scopeOf(membership: Membership, group: string): StatementScope {
+  return { deployment: membership.deployment, group }
+}
+
 export function verifyPrePrepareSignature(ctx: GroupContext, pp: PrePrepare): boolean {
   const primary = ctx.group.members[primaryOf(ctx.group, pp.view)]
   if (primary === undefined) return false
-  return verifyBytes(primary.publicKey, prePrepareStatement(ctx.group.name, pp.view, pp.seq, digestOfBatch(pp.batch)), pp.signature)
+  return verifyBytes(primary.publicKey, prePrepareStatement(ctx.scope, pp.view, pp.seq, digestOfBatch(ctx.scope, pp.batch)), pp.signature)
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -65,7 +75,7 @@ export function verifyCheckpointProof(ctx: GroupContext, proof: CheckpointProof)
   try {
     verifyCertificate(ctx.membership, proof.certificate, {
       group: ctx.group.name,
-      digest: checkpointStatement(ctx.group.name, proof.seq, proof.digest),
+      digest: checkpointStatement(ctx.scope, proof.seq, proof.digest),
       threshold: ctx.group.quorum,
     })
     return true
@@ -74,7 +84,7 @@ export function verifyCheckpointProof(ctx: GroupContext, proof: CheckpointProof)
   }
 }
 
-/** A prepared certificate: a signed pre-prepare and 2f prepares from distinct backups of its view. */
+/** A prepared certificate: a signed pre-prepare and quorum - 1 prepares from distinct backups of its view. */
 export function verifyPreparedProof(ctx: GroupContext, proof: PreparedProof): boolean {
   const pp = proof.prePrepare
   if (!verifyPrePrepareSignature(ctx, pp)) return false
@@ -83,8 +93,8 @@ export function verifyPreparedProof(ctx: GroupContext, proof: PreparedProof): bo
   try {
     verifyCertificate(ctx.membership, proof.prepares, {
       group: ctx.group.name,
-      digest: prepareStatement(ctx.group.name, pp.view, pp.seq, digestOfBatch(pp.batch)),
-      threshold: 2 * ctx.group.f,
+      digest: prepareStatement(ctx.scope, pp.view, pp.seq, digestOfBatch(ctx.scope, pp.batch)),
+      threshold: ctx.group.quorum - 1,
     })
     return true
   } catch {
@@ -100,7 +110,7 @@ export function verifyPreparedProof(ctx: GroupContext, proof: PreparedProof): bo
 export function verifyViewChange(ctx: GroupContext, vc: ViewChange, sender: number, alreadyVerified?: (p: PreparedProof) => boolean): boolean {
   const member = ctx.group.members[sender]
   if (member === undefined) return false
-  if (!verifyBytes(member.publicKey, viewChangeStatement(ctx.group.name, vc), vc.signature)) return false
+  if (!verifyBytes(member.publicKey, viewChangeStatement(ctx.scope, vc), vc.signature)) return false
   if (!verifyCheckpointProof(ctx, vc.stable)) return false
   const seen = new Set<number>()
   for (const p of vc.prepared) {

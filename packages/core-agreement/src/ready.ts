@@ -21,6 +21,11 @@ export interface ExecutedBatch {
   readonly stamp: number
   /** Requests executed (duplicates skipped by the exactly-once table are not listed). */
   readonly requests: readonly ExecutedRequest[]
+  /**
+   * Requests of open clients refused without executing (timestamp outside the client's window, or
+   * no row free in the exactly-once table): each got an error result, nothing changed.
+   */
+  readonly refused: readonly ExecutedRequest[]
   /** Keys of the proposals executed, as the ProposalValidator named them. */
   readonly proposals: readonly string[]
 }

@@ -28,9 +28,11 @@ import {
   asBytes,
   asUint,
 } from '@bftrc/crypto'
-import { ClientTable } from './client-table.js'
+import { ClientTable, type ClientTableLimits, refusalResult } from './client-table.js'
 import { type ReplicaConfig, resolveConfig } from './config.js'
-import type { Executor, ProposalValidator } from './executor.js'
+import { type Executor, type ProposalValidator, errorResult } from './executor.js'
+import { AnswerBudget } from './answer-budget.js'
+import { FairQueue } from './fair-queue.js'
 import { LogEntry } from './log.js'
 import {
   type Checkpoint,
@@ -52,16 +54,19 @@ import {
   executedStatement,
   type Executed,
   tryDecodeMessage,
+  encodeMessageOnce,
   prePrepareStatement,
   prepareStatement,
   requestDigest,
   viewChangeStatement,
+  newViewStatement,
 } from './messages.js'
 import {
   type GroupContext,
   digestOfBatch,
   equalBytes,
   primaryOf,
+  scopeOf,
   selectNewView,
   verifyCheckpointProof,
   verifyPrePrepareSignature,
@@ -83,6 +88,8 @@ export const MAX_STATE_BYTES = 1024 * 1024 * 1024
 const VERIFIED_CACHE_LIMIT = 4096
 /** Sequence numbers a STATUS answer resends at most (bounds the work one STATUS can cause). */
 const STATUS_RESEND_LIMIT = 32
+/** Rate-limited proposal keys remembered per proposer (a handful of kinds, so a few suffice). */
+const RATE_LIMITED_LIMIT = 1024
 
 export interface ReplicaInit {
   readonly membership: Membership
@@ -148,8 +155,8 @@ export class Replica {
   private readonly checkpointVotes = new Map<number, Map<number, { digest: Uint8Array; signature: Uint8Array }>>()
   private ownStableCheckpoint: Checkpoint | undefined
 
-  // Primary: requests waiting for a sequence number, latest per client, in arrival order.
-  private readonly queue = new Map<string, Request>()
+  // Primary: requests waiting for a sequence number, latest per client, in the line of their source.
+  private readonly queue: FairQueue<Request>
   private lastAssigned = 0
   private lastAssignedStamp = 0
   /** Primary: the highest timestamp per client in an issued, not yet executed batch. */
@@ -157,10 +164,14 @@ export class Replica {
   // Backup: requests received directly from clients and not yet executed (they arm the view-change timer).
   private readonly pending = new Map<string, Request>()
   private readonly verifiedRequests = new Set<string>()
+  /** Bytes each recipient may still be sent in answers (see `answer`). */
+  private readonly answerBudget: AnswerBudget
 
   // Proposals of the upper layer, by the key its validator gives them.
   private readonly validator: ProposalValidator | undefined
-  private readonly proposalQueue = new Map<string, Uint8Array>()
+  private readonly proposalQueue: FairQueue<Uint8Array>
+  /** `${proposer}:${key}` → when a rate-limited proposal was last accepted from that replica. */
+  private readonly lastRateLimited = new Map<string, number>()
   private readonly pendingProposals = new Map<string, Uint8Array>()
   private readonly inFlightProposals = new Set<string>()
   private readonly validProposals = new Map<string, string>()
@@ -207,11 +218,14 @@ export class Replica {
     this.peers = this.group.members.filter((m) => m.index !== this.index).map((m) => m.id)
     this.viewChangeTimeout = this.config.viewChangeTimeout
     this.lastStatusSent = this.now
-    this.clientTable = new ClientTable(this.config.maxClients)
+    this.clientTable = this.newClientTable()
+    this.answerBudget = new AnswerBudget(this.config.answerBytesPerSecond)
+    this.queue = new FairQueue(this.config.maxQueuedPerSource, this.config.maxPendingRequests)
+    this.proposalQueue = new FairQueue(this.config.maxQueuedPerSource, this.config.maxPendingRequests)
 
     const genesisState = this.checkpointState()
     const genesisDigest = sha256(genesisState)
-    this.ctx = { membership: init.membership, group: this.group, genesisDigest, logWindow: this.config.logWindow }
+    this.ctx = { membership: init.membership, group: this.group, scope: scopeOf(init.membership, this.group.name), genesisDigest, logWindow: this.config.logWindow }
     this.stable = { seq: 0, digest: genesisDigest }
     this.stableState = genesisState
     if (init.restored === undefined) {
@@ -239,7 +253,7 @@ export class Replica {
     if (fromReplica === undefined || fromReplica === this.index) return this.drop('not-a-peer')
     switch (msg.t) {
       case 'proposal':
-        return this.onProposal(msg.payload)
+        return this.onProposal(fromReplica, msg.payload)
       case 'pre-prepare':
         return this.onPrePrepare(fromReplica, msg)
       case 'prepare':
@@ -449,6 +463,16 @@ export class Replica {
 
   // ---------------------------------------------------------------- requests
 
+  private readonly isListedClient = (client: string): boolean => this.membership.clients.has(client)
+
+  private clientTableLimits(): ClientTableLimits {
+    return { maxOpenClients: this.config.maxOpenClients, openClientWindow: this.config.openClientWindow, maxClockSkew: this.config.maxClockSkew }
+  }
+
+  private newClientTable(): ClientTable {
+    return new ClientTable(this.clientTableLimits(), this.isListedClient)
+  }
+
   private clientKey(r: Request): Uint8Array | undefined {
     const known: MembershipClient | undefined = this.membership.clients.get(r.client)
     if (known !== undefined) return known.publicKey
@@ -465,7 +489,7 @@ export class Replica {
   private validRequest(r: Request): boolean {
     const key = this.clientKey(r)
     if (key === undefined) return false
-    const digest = requestDigest(r)
+    const digest = requestDigest(this.ctx.scope, r)
     const k = latin1(digest) + latin1(r.signature)
     if (this.verifiedRequests.has(k)) return true
     if (!verifyBytes(key, digest, r.signature)) return false
@@ -481,19 +505,22 @@ export class Replica {
     if (r.readOnly) {
       if (!fromClient) return this.drop('forwarded-read-only')
       if (!this.validRequest(r)) return this.drop('bad-request')
-      const result = this.executor.executeReadOnly(r.op, { seq: this.lastExecuted, stamp: this.lastExecStamp, client: r.client, timestamp: r.timestamp })
-      return this.send(r.client, { t: 'reply', view: this.view, timestamp: r.timestamp, readOnly: true, resultDigest: sha256(result), result })
+      const result = this.applicationResult(() => this.executor.executeReadOnly(r.op, { seq: this.lastExecuted, stamp: this.lastExecStamp, client: r.client, timestamp: r.timestamp }))
+      return this.answer(r.client, { t: 'reply', view: this.view, timestamp: r.timestamp, readOnly: true, resultDigest: sha256(result), result })
     }
     const last = this.clientTable.get(r.client)
     if (last !== undefined && r.timestamp < last.timestamp) return this.drop('stale-request')
     if (last !== undefined && r.timestamp === last.timestamp) {
-      // Already executed: answer from the reply cache, with the full result.
+      // Already executed: answer from the reply cache, with the full result, but only the very
+      // request that executed. Another one under the same timestamp (for another group, say, or
+      // a client's mistake) must not be answered with this result.
+      if (!equalBytes(requestDigest(this.ctx.scope, r), last.requestDigest)) return this.drop('conflicting-request')
       if (!this.validRequest(r)) return this.drop('bad-request')
-      return this.send(r.client, { t: 'reply', view: this.view, timestamp: r.timestamp, readOnly: false, resultDigest: last.resultDigest, result: last.result })
+      return this.answer(r.client, { t: 'reply', view: this.view, timestamp: r.timestamp, readOnly: false, resultDigest: last.resultDigest, result: last.result })
     }
     if (!this.validRequest(r)) return this.drop('bad-request')
     if (this.isPrimary() && this.active) {
-      this.enqueue(r)
+      this.enqueue(r, fromClient ? `client:${r.client}` : `relay:${fromReplica}`)
       this.assignBatches()
       return
     }
@@ -508,13 +535,17 @@ export class Replica {
     this.armViewChangeTimer()
   }
 
-  private enqueue(r: Request): void {
+  /**
+   * Queues a request at the primary for the next batch, in the line of `source`: the client
+   * itself when it sent the request, `relay:<replica>` when a backup relayed it (see FairQueue).
+   */
+  private enqueue(r: Request, source: string): void {
     const queued = this.queue.get(r.client)
     if (queued !== undefined && queued.timestamp >= r.timestamp) return this.drop('duplicate-request')
     if ((this.inFlight.get(r.client) ?? -1) >= r.timestamp) return this.drop('duplicate-request')
-    if (queued === undefined && this.queue.size >= this.config.maxPendingRequests) return this.drop('queue-full')
-    this.queue.delete(r.client)
-    this.queue.set(r.client, r)
+    const outcome = this.queue.add(source, r.client, r)
+    if (outcome === 'source-full') this.drop('source-queue-full')
+    else if (outcome === 'full') this.drop('queue-full')
   }
 
   /** Adaptive batching: issue batches while fewer than `pipelineDepth` are in flight. */
@@ -527,24 +558,25 @@ export class Replica {
     ) {
       const requests: Request[] = []
       let bytes = 0
-      for (const [client, r] of this.queue) {
-        if (requests.length >= this.config.maxBatchRequests) break
-        if (requests.length > 0 && bytes + r.op.length > this.config.maxBatchBytes) break
-        this.queue.delete(client)
-        if (r.timestamp <= this.clientTable.lastTimestamp(client)) continue
+      // Round-robin over the sources' lines, so no source's backlog delays another's entries.
+      this.queue.take((client, r) => {
+        if (requests.length >= this.config.maxBatchRequests) return false
+        if (requests.length > 0 && bytes + r.op.length > this.config.maxBatchBytes) return false
+        if (r.timestamp <= this.clientTable.lastTimestamp(client)) return 'skip'
         requests.push(r)
         this.inFlight.set(client, r.timestamp)
         bytes += r.op.length
-      }
+        return true
+      })
       const proposals: Uint8Array[] = []
-      for (const [key, payload] of this.proposalQueue) {
-        if (proposals.length >= this.config.limits.maxBatchProposals) break
-        if (proposals.length + requests.length > 0 && bytes + payload.length > this.config.maxBatchBytes) break
-        this.proposalQueue.delete(key)
+      this.proposalQueue.take((key, payload) => {
+        if (proposals.length >= this.config.limits.maxBatchProposals) return false
+        if (proposals.length + requests.length > 0 && bytes + payload.length > this.config.maxBatchBytes) return false
         this.inFlightProposals.add(key)
         proposals.push(payload)
         bytes += payload.length
-      }
+        return true
+      })
       if (requests.length === 0 && proposals.length === 0) continue
       const stamp = Math.max(this.now, this.lastAssignedStamp, this.lastExecStamp)
       this.lastAssignedStamp = stamp
@@ -555,7 +587,7 @@ export class Replica {
         view: this.view,
         seq,
         batch,
-        signature: this.sign(prePrepareStatement(this.group.name, this.view, seq, digestOfBatch(batch))),
+        signature: this.sign(prePrepareStatement(this.ctx.scope, this.view, seq, digestOfBatch(this.ctx.scope, batch))),
       }
       this.acceptPrePrepare(this.entry(seq), pp)
       this.broadcast(pp)
@@ -588,7 +620,7 @@ export class Replica {
       this.drop('bad-proposal')
       return false
     }
-    if (this.isPrimary() && this.active) return this.enqueueProposal(key, payload)
+    if (this.isPrimary() && this.active) return this.enqueueProposal(this.index, key, payload)
     if (!this.pendingProposals.has(key)) {
       if (this.pendingProposals.size >= this.config.maxPendingRequests) {
         this.drop('pending-full')
@@ -601,23 +633,39 @@ export class Replica {
     return true
   }
 
-  private onProposal(payload: Uint8Array): void {
+  private onProposal(from: number, payload: Uint8Array): void {
     if (!this.isPrimary() || !this.active) return this.drop('not-primary')
     const key = this.proposalKey(payload)
     if (key === undefined) return this.drop('bad-proposal')
-    this.enqueueProposal(key, payload)
+    this.enqueueProposal(from, key, payload)
   }
 
-  private enqueueProposal(key: string, payload: Uint8Array): boolean {
-    if (this.proposalQueue.has(key) || this.inFlightProposals.has(key)) {
+  /**
+   * Queues a proposal in the line of the replica that proposed it (see FairQueue). Keys the
+   * validator rate-limits (timer ticks cost the proposer nothing) are accepted from one replica
+   * at most once per their interval.
+   */
+  private enqueueProposal(proposer: number, key: string, payload: Uint8Array): boolean {
+    if (this.inFlightProposals.has(key)) {
       this.drop('duplicate-proposal')
       return true
     }
-    if (this.proposalQueue.size >= this.config.maxPendingRequests) {
-      this.drop('queue-full')
+    const interval = this.validator?.minInterval?.(key)
+    if (interval !== undefined && !this.proposalQueue.has(key)) {
+      const last = this.lastRateLimited.get(`${proposer}:${key}`)
+      if (last !== undefined && this.now - last < interval) {
+        this.drop('proposal-rate')
+        return false
+      }
+      if (this.lastRateLimited.size >= RATE_LIMITED_LIMIT) this.lastRateLimited.delete(this.lastRateLimited.keys().next().value as string)
+      this.lastRateLimited.set(`${proposer}:${key}`, this.now)
+    }
+    const outcome = this.proposalQueue.add(`replica:${proposer}`, key, payload)
+    if (outcome === 'replaced') this.drop('duplicate-proposal')
+    if (outcome === 'source-full' || outcome === 'full') {
+      this.drop(outcome === 'full' ? 'queue-full' : 'source-queue-full')
       return false
     }
-    this.proposalQueue.set(key, payload)
     this.assignBatches()
     return true
   }
@@ -640,7 +688,7 @@ export class Replica {
     if (!this.active || pp.view < this.view) return this.learnPrePrepare(pp)
     // Look the slot up without creating it: a rejected pre-prepare must leave no log entry behind.
     const e = this.log.get(pp.seq)
-    const digest = digestOfBatch(pp.batch)
+    const digest = digestOfBatch(this.ctx.scope, pp.batch)
     if (e?.prePrepare !== undefined && e.view === this.view) {
       if (equalBytes(e.digest as Uint8Array, digest)) return this.drop('duplicate')
       if (!verifyPrePrepareSignature(this.ctx, pp)) return this.drop('bad-signature')
@@ -688,7 +736,7 @@ export class Replica {
   private acceptPrePrepare(e: LogEntry, pp: PrePrepare): void {
     e.view = pp.view
     e.prePrepare = pp
-    e.digest = digestOfBatch(pp.batch)
+    e.digest = digestOfBatch(this.ctx.scope, pp.batch)
     e.prepared = false
     e.sentCommit = false
     e.ownPrepare = undefined
@@ -699,7 +747,7 @@ export class Replica {
         view: pp.view,
         seq: pp.seq,
         digest: e.digest,
-        signature: this.sign(prepareStatement(this.group.name, pp.view, pp.seq, e.digest)),
+        signature: this.sign(prepareStatement(this.ctx.scope, pp.view, pp.seq, e.digest)),
       }
       e.ownPrepare = prepare
       LogEntry.addVote(e.prepares, this.index, { view: pp.view, digest: e.digest, signature: prepare.signature })
@@ -715,7 +763,7 @@ export class Replica {
     const existing = this.log.get(m.seq)?.prepares.get(from)
     if (existing !== undefined && existing.view >= m.view) return this.drop('duplicate')
     const member = this.group.members[from]
-    if (member === undefined || !verifyBytes(member.publicKey, prepareStatement(this.group.name, m.view, m.seq, m.digest), m.signature)) {
+    if (member === undefined || !verifyBytes(member.publicKey, prepareStatement(this.ctx.scope, m.view, m.seq, m.digest), m.signature)) {
       return this.drop('bad-signature')
     }
     // Only a vote that passed creates the slot.
@@ -744,9 +792,9 @@ export class Replica {
     // Look the slot up without creating it: a refused pre-prepare must leave no log entry behind.
     const existing = this.log.get(pp.seq)
     if (existing?.committed === true || pp.seq <= this.lastExecuted) return this.drop('old-view')
-    const digest = digestOfBatch(pp.batch)
+    const digest = digestOfBatch(this.ctx.scope, pp.batch)
     const known = existing?.learned.get(pp.view)
-    if (known !== undefined && equalBytes(digestOfBatch(known.batch), digest)) return this.drop('duplicate')
+    if (known !== undefined && equalBytes(digestOfBatch(this.ctx.scope, known.batch), digest)) return this.drop('duplicate')
     if (!verifyPrePrepareSignature(this.ctx, pp)) return this.drop('bad-signature')
     const e = existing ?? this.entry(pp.seq)
     e.learn(pp)
@@ -760,7 +808,7 @@ export class Replica {
     const existing = this.log.get(m.seq)?.attestations.get(from)
     if (existing !== undefined) return this.drop('duplicate')
     const member = this.group.members[from]
-    if (member === undefined || !verifyBytes(member.publicKey, executedStatement(this.group.name, m.seq, m.digest), m.signature)) return this.drop('bad-signature')
+    if (member === undefined || !verifyBytes(member.publicKey, executedStatement(this.ctx.scope, m.seq, m.digest), m.signature)) return this.drop('bad-signature')
     const e = this.entry(m.seq)
     e.attestations.set(from, m.digest)
     this.learnCommitted(e)
@@ -768,15 +816,15 @@ export class Replica {
 
   private learnCommitted(e: LogEntry): void {
     if (e.committed || e.seq <= this.lastExecuted) return
-    let decided = e.committedBatch(this.group.quorum)
+    let decided = e.committedBatch(this.ctx.scope, this.group.quorum)
     if (decided === undefined) {
-      decided = e.attestedBatch(this.group.weakQuorum)
+      decided = e.attestedBatch(this.ctx.scope, this.group.weakQuorum)
       if (decided !== undefined) this.count('learned-from-attestations')
     }
     if (decided === undefined) return
     e.view = decided.view
     e.prePrepare = decided
-    e.digest = digestOfBatch(decided.batch)
+    e.digest = digestOfBatch(this.ctx.scope, decided.batch)
     e.committed = true
     this.count('learned-commit')
     this.persistEntry(e)
@@ -788,9 +836,9 @@ export class Replica {
     if (e.prePrepare === undefined || e.view !== this.view || !this.active) return
     if (!e.prepared) {
       const prepares = e.matchingPrepares(primaryOf(this.group, e.view))
-      if (prepares.length < 2 * this.group.f) return
+      if (prepares.length < this.group.quorum - 1) return
       e.prepared = true
-      const cert: QuorumCertificate = { group: this.group.name, digest: prepareStatement(this.group.name, e.view, e.seq, e.digest as Uint8Array), shares: prepares.slice(0, 2 * this.group.f) }
+      const cert: QuorumCertificate = { group: this.group.name, digest: prepareStatement(this.ctx.scope, e.view, e.seq, e.digest as Uint8Array), shares: prepares.slice(0, this.group.quorum - 1) }
       e.preparedProof = { prePrepare: e.prePrepare, prepares: cert }
       this.persistEntry(e)
       if (!e.sentCommit) {
@@ -821,11 +869,36 @@ export class Replica {
     this.assignBatches()
   }
 
+  /**
+   * Runs the application on one operation. Whatever it does (throws, returns something that is
+   * not bytes, or more bytes than a result may have) every correct replica does alike, so the
+   * answer becomes the same error result on all of them, and the group goes on.
+   */
+  private applicationResult(run: () => Uint8Array): Uint8Array {
+    let result: unknown
+    try {
+      result = run()
+    } catch (err) {
+      this.count('application-error.threw')
+      return errorResult(`the application threw: ${String((err as Error)?.message ?? err).slice(0, 200)}`)
+    }
+    if (!(result instanceof Uint8Array)) {
+      this.count('application-error.not-bytes')
+      return errorResult('the application returned a result that is not bytes')
+    }
+    if (result.length > this.config.limits.maxOpBytes) {
+      this.count('application-error.too-large')
+      return errorResult(`the application returned ${result.length} bytes, more than the limit of ${this.config.limits.maxOpBytes}`)
+    }
+    return result
+  }
+
   private executeBatch(e: LogEntry): void {
     const pp = e.prePrepare as PrePrepare
     const seq = e.seq
     const stamp = Math.max(pp.batch.stamp, this.lastExecStamp)
     const executed: ExecutedRequest[] = []
+    const refused: ExecutedRequest[] = []
     this.executor.beginBatch?.({ seq, stamp })
     const proposalKeys: string[] = []
     for (const payload of pp.batch.proposals ?? []) {
@@ -845,14 +918,21 @@ export class Replica {
       // more; its state is now behind the group's and only a state transfer repairs it.
       if (this.executor.halted?.() !== undefined) break
       // Exactly once: a request at or below the client's last executed timestamp is skipped by
-      // every correct replica alike (a faulty primary may have ordered it twice).
-      if (r.timestamp <= this.clientTable.lastTimestamp(r.client)) continue
-      const result = this.executor.execute(r.op, { seq, stamp, client: r.client, timestamp: r.timestamp })
-      if (!(result instanceof Uint8Array) || result.length > this.config.limits.maxOpBytes) {
-        throw new Error(`executor returned a result that is not bytes or exceeds limits.maxOpBytes (seq ${seq})`)
+      // every correct replica alike (a faulty primary may have ordered it twice); an open
+      // client's request outside its time window, or with no row free, is refused alike.
+      const refusal = this.clientTable.admit(r.client, r.timestamp, stamp)
+      if (refusal === 'duplicate') continue
+      if (refusal !== undefined) {
+        this.count(`refused.${refusal}`)
+        const result = refusalResult(refusal)
+        const resultDigest = sha256(result)
+        refused.push({ client: r.client, timestamp: r.timestamp, resultDigest })
+        if (!this.restoring) this.send(r.client, { t: 'reply', view: this.view, timestamp: r.timestamp, readOnly: false, resultDigest, result })
+        continue
       }
+      const result = this.applicationResult(() => this.executor.execute(r.op, { seq, stamp, client: r.client, timestamp: r.timestamp }))
       const resultDigest = sha256(result)
-      this.clientTable.record(r.client, { timestamp: r.timestamp, result, resultDigest })
+      this.clientTable.record(r.client, { timestamp: r.timestamp, requestDigest: requestDigest(this.ctx.scope, r), result, resultDigest })
       executed.push({ client: r.client, timestamp: r.timestamp, resultDigest })
       const waiting = this.pending.get(r.client)
       if (waiting !== undefined && waiting.timestamp <= r.timestamp) this.pending.delete(r.client)
@@ -868,7 +948,7 @@ export class Replica {
     this.lastExecuted = seq
     this.lastExecStamp = stamp
     this.lastStatusSent = this.now // progress: nobody needs to be asked for anything yet
-    this.out.executed.push({ seq, view: e.view, digest: e.digest as Uint8Array, stamp, requests: executed, proposals: proposalKeys })
+    this.out.executed.push({ seq, view: e.view, digest: e.digest as Uint8Array, stamp, requests: executed, refused, proposals: proposalKeys })
     const haltedReason = this.executor.halted?.()
     if (haltedReason !== undefined) {
       this.count('halted')
@@ -892,7 +972,7 @@ export class Replica {
   private takeCheckpoint(seq: number): void {
     const state = this.checkpointState()
     const digest = sha256(state)
-    const message: Checkpoint = { t: 'checkpoint', seq, digest, signature: this.sign(checkpointStatement(this.group.name, seq, digest)) }
+    const message: Checkpoint = { t: 'checkpoint', seq, digest, signature: this.sign(checkpointStatement(this.ctx.scope, seq, digest)) }
     this.ownCheckpoints.set(seq, { digest, state, message })
     // Restoring after a restart: count our vote, but our peers have long had it.
     if (!this.restoring) this.broadcast(message)
@@ -905,7 +985,7 @@ export class Replica {
     if (m.seq > this.stable.seq + 2 * this.config.logWindow) return this.drop('far-checkpoint')
     if (this.checkpointVotes.get(m.seq)?.has(from) === true) return this.drop('duplicate')
     const member = this.group.members[from]
-    if (member === undefined || !verifyBytes(member.publicKey, checkpointStatement(this.group.name, m.seq, m.digest), m.signature)) {
+    if (member === undefined || !verifyBytes(member.publicKey, checkpointStatement(this.ctx.scope, m.seq, m.digest), m.signature)) {
       return this.drop('bad-signature')
     }
     this.addCheckpointVote(from, m)
@@ -919,7 +999,7 @@ export class Replica {
     }
     if (votes.has(from)) return
     votes.set(from, { digest: m.digest, signature: m.signature })
-    const collector = new ShareCollector(this.group, checkpointStatement(this.group.name, m.seq, m.digest), this.group.quorum)
+    const collector = new ShareCollector(this.group, checkpointStatement(this.ctx.scope, m.seq, m.digest), this.group.quorum)
     for (const [signer, v] of votes) if (equalBytes(v.digest, m.digest)) collector.add({ signer, signature: v.signature }, true)
     const certificate = collector.certificate()
     if (certificate !== undefined) this.onStable({ seq: m.seq, digest: m.digest, certificate }, true)
@@ -964,11 +1044,11 @@ export class Replica {
   private onStatus(from: number, s: Status): void {
     const to = (this.group.members[from] as { id: string }).id
     if (this.currentNewView !== undefined && this.active && (s.view < this.view || (s.view === this.view && !s.active))) {
-      this.send(to, this.currentNewView)
+      this.answer(to, this.currentNewView)
     }
     if (s.stable < this.stable.seq && this.stable.seq > 0) {
-      this.send(to, { t: 'stable', proof: this.stable })
-      if (this.ownStableCheckpoint !== undefined) this.send(to, this.ownStableCheckpoint)
+      this.answer(to, { t: 'stable', proof: this.stable })
+      if (this.ownStableCheckpoint !== undefined) this.answer(to, this.ownStableCheckpoint)
     }
     if (!this.active) return
     // Resend what the peer lacks above its last executed slot: pre-prepares and commits help it
@@ -979,23 +1059,38 @@ export class Replica {
     // A peer voting in our view may have executed slots we still wait for (a NEW-VIEW re-issued
     // them): it votes on them again, and may lack our prepare to send the commit we need.
     const waitingFrom = Math.max(this.lastExecuted, this.stable.seq) + 1
-    const first = Math.max(outsider ? s.lastExecuted : Math.min(s.lastExecuted, waitingFrom - 1), this.stable.seq) + 1
-    for (let seq = first; seq < first + STATUS_RESEND_LIMIT; seq++) {
+    // The peer's numbers only choose where to start inside our own window: the slots visited are
+    // bounded by our log, never by what a peer claims (2^53 - 1 once made `seq++` stand still).
+    const claimed = Math.min(outsider ? s.lastExecuted : Math.min(s.lastExecuted, waitingFrom - 1), this.stable.seq + this.config.logWindow)
+    const first = Math.max(claimed, this.stable.seq) + 1
+    const last = Math.min(first + STATUS_RESEND_LIMIT - 1, this.stable.seq + this.config.logWindow)
+    for (let seq = first; seq <= last; seq++) {
       const e = this.log.get(seq)
       if (e === undefined || e.prePrepare === undefined) continue
       if (outsider && e.committed && seq <= this.lastExecuted) {
-        e.executedSignature ??= this.sign(executedStatement(this.group.name, seq, e.digest as Uint8Array))
-        this.send(to, e.prePrepare)
-        this.send(to, { t: 'executed', seq, digest: e.digest as Uint8Array, signature: e.executedSignature })
+        e.executedSignature ??= this.sign(executedStatement(this.ctx.scope, seq, e.digest as Uint8Array))
+        this.answer(to, e.prePrepare)
+        this.answer(to, { t: 'executed', seq, digest: e.digest as Uint8Array, signature: e.executedSignature })
         continue
       }
       if (e.view !== this.view || s.view < this.view) continue
-      this.send(to, e.prePrepare)
-      if (e.ownPrepare !== undefined && s.view === this.view) this.send(to, e.ownPrepare)
-      if (e.sentCommit) this.send(to, { t: 'commit', view: e.view, seq, digest: e.digest as Uint8Array })
+      this.answer(to, e.prePrepare)
+      if (e.ownPrepare !== undefined && s.view === this.view) this.answer(to, e.ownPrepare)
+      if (e.sentCommit) this.answer(to, { t: 'commit', view: e.view, seq, digest: e.digest as Uint8Array })
     }
-    for (const [seq, own] of this.ownCheckpoints) if (seq > s.stable) this.send(to, own.message)
+    for (const [seq, own] of this.ownCheckpoints) if (seq > s.stable) this.answer(to, own.message)
   }
+
+  /**
+   * Sends what a peer (or a client) asked for, within its budget of answer bytes: at most
+   * `answerBytesPerSecond` per recipient, refilled with time. A peer gets back no more than that
+   * however often and however cheaply it asks (a 51-byte STATUS once drew 2 MB).
+   */
+  private answer(to: string, message: Message): void {
+    if (!this.answerBudget.take(to, encodeMessageOnce(message).length, this.now)) return this.drop('answer-budget')
+    this.send(to, message)
+  }
+
 
   // ---------------------------------------------------------------- view change
 
@@ -1050,7 +1145,7 @@ export class Replica {
       if (e.preparedProof !== undefined && this.inWindow(e.seq)) prepared.push(e.preparedProof)
     }
     const body = { view, stable: this.stable, prepared }
-    const vc: ViewChange = { t: 'view-change', ...body, signature: this.sign(viewChangeStatement(this.group.name, body)) }
+    const vc: ViewChange = { t: 'view-change', ...body, signature: this.sign(viewChangeStatement(this.ctx.scope, body)) }
     this.viewChanges.set(this.index, vc)
     for (const [replica, other] of this.viewChanges) if (other.view < view) this.viewChanges.delete(replica)
     this.broadcast(vc)
@@ -1071,7 +1166,7 @@ export class Replica {
   private knownProof = (p: PreparedProof): boolean => {
     const mine = this.log.get(p.prePrepare.seq)?.preparedProof
     if (mine === undefined || mine.prePrepare.view !== p.prePrepare.view || !equalBytes(mine.prePrepare.signature, p.prePrepare.signature)) return false
-    if (!equalBytes(digestOfBatch(mine.prePrepare.batch), digestOfBatch(p.prePrepare.batch))) return false
+    if (!equalBytes(digestOfBatch(this.ctx.scope, mine.prePrepare.batch), digestOfBatch(this.ctx.scope, p.prePrepare.batch))) return false
     const a = mine.prepares
     const b = p.prepares
     if (a.group !== b.group || !equalBytes(a.digest, b.digest) || a.shares.length !== b.shares.length) return false
@@ -1080,7 +1175,7 @@ export class Replica {
 
   private onViewChange(from: number, vc: ViewChange): void {
     if (vc.view < this.view || (vc.view === this.view && this.active)) {
-      if (this.currentNewView !== undefined && vc.view === this.view) this.send((this.group.members[from] as { id: string }).id, this.currentNewView)
+      if (this.currentNewView !== undefined && vc.view === this.view) this.answer((this.group.members[from] as { id: string }).id, this.currentNewView)
       return this.drop('old-view')
     }
     const existing = this.viewChanges.get(from)
@@ -1109,15 +1204,20 @@ export class Replica {
       view: this.view,
       seq,
       batch,
-      signature: this.sign(prePrepareStatement(this.group.name, this.view, seq, digestOfBatch(batch))),
+      signature: this.sign(prePrepareStatement(this.ctx.scope, this.view, seq, digestOfBatch(this.ctx.scope, batch))),
     }))
-    const nv: NewView = { t: 'new-view', view: this.view, viewChanges: chosen.map(([replica, viewChange]) => ({ replica, viewChange })), prePrepares }
+    const body = { view: this.view, viewChanges: chosen.map(([replica, viewChange]) => ({ replica, viewChange })), prePrepares }
+    const nv: NewView = { t: 'new-view', ...body, signature: this.sign(newViewStatement(this.ctx.scope, body)) }
     this.broadcast(nv)
     this.enterNewView(nv, plan.stable)
   }
 
   private onNewView(nv: NewView): void {
     if (nv.view < this.view || (nv.view === this.view && this.active)) return this.drop('old-view')
+    // Relayed or not, a NEW-VIEW counts only if the primary of its view made it: another member
+    // holding 2f+1 view changes must not pick the set (and so the plan) a view starts from.
+    const primary = this.group.members[primaryOf(this.group, nv.view)]
+    if (primary === undefined || !verifyBytes(primary.publicKey, newViewStatement(this.ctx.scope, nv), nv.signature)) return this.drop('bad-new-view-signature')
     const senders = new Set<number>()
     for (const { replica, viewChange } of nv.viewChanges) {
       if (viewChange.view !== nv.view || senders.has(replica)) return this.drop('bad-new-view')
@@ -1132,7 +1232,7 @@ export class Replica {
     for (let i = 0; i < plan.batches.length; i++) {
       const expected = plan.batches[i] as { seq: number; batch: PrePrepare['batch'] }
       const pp = nv.prePrepares[i] as PrePrepare
-      if (pp.view !== nv.view || pp.seq !== expected.seq || !equalBytes(digestOfBatch(pp.batch), digestOfBatch(expected.batch))) return this.drop('bad-new-view')
+      if (pp.view !== nv.view || pp.seq !== expected.seq || !equalBytes(digestOfBatch(this.ctx.scope, pp.batch), digestOfBatch(this.ctx.scope, expected.batch))) return this.drop('bad-new-view')
       if (!verifyPrePrepareSignature(this.ctx, pp)) return this.drop('bad-new-view')
     }
     if (nv.view > this.view) {
@@ -1190,9 +1290,9 @@ export class Replica {
           if (key !== undefined) this.inFlightProposals.add(key)
         }
       }
-      for (const [key, payload] of this.pendingProposals) this.enqueueProposal(key, payload)
+      for (const [key, payload] of this.pendingProposals) this.enqueueProposal(this.index, key, payload)
       this.pendingProposals.clear()
-      for (const r of this.pending.values()) this.enqueue(r)
+      for (const r of this.pending.values()) this.enqueue(r, `client:${r.client}`)
       this.pending.clear()
       this.assignBatches()
     } else {
@@ -1233,13 +1333,13 @@ export class Replica {
   private onFetchState(from: number, m: FetchState): void {
     const to = (this.group.members[from] as { id: string }).id
     if (m.seq !== this.stable.seq || !equalBytes(m.digest, this.stable.digest)) {
-      if (this.stable.seq > m.seq) this.send(to, { t: 'stable', proof: this.stable })
+      if (this.stable.seq > m.seq) this.answer(to, { t: 'stable', proof: this.stable })
       return this.drop('fetch-unknown-checkpoint')
     }
     const chunk = stateChunk(this.stableState, m.chunk, STATE_CHUNK_BYTES)
     if (chunk === undefined) return this.drop('fetch-bad-chunk')
     const reply: StateChunk = { t: 'state-chunk', seq: m.seq, digest: m.digest, chunk: m.chunk, chunks: chunk.chunks, data: chunk.data }
-    this.send(to, reply)
+    this.answer(to, reply)
   }
 
   private onStateChunk(from: number, m: StateChunk): void {
@@ -1282,7 +1382,7 @@ export class Replica {
     try {
       const m = asMap(decode(state, MAX_STATE_BYTES), 'state')
       app = asBytes(m.app, 'state.app')
-      clients = ClientTable.fromValue(m.clients ?? null, this.config.maxClients)
+      clients = ClientTable.fromValue(m.clients ?? null, this.clientTableLimits(), this.isListedClient, this.membership.clients.size)
       stamp = asUint(m.stamp, 'state.stamp')
     } catch (err) {
       if (err instanceof DecodeError) return false
@@ -1325,7 +1425,7 @@ export class Replica {
     const e = this.entry(pe.seq)
     e.view = pe.view
     e.prePrepare = pe.prePrepare
-    e.digest = digestOfBatch(pe.prePrepare.batch)
+    e.digest = digestOfBatch(this.ctx.scope, pe.prePrepare.batch)
     e.prepared = pe.prepared
     e.sentCommit = pe.prepared
     e.committed = pe.committed
@@ -1336,7 +1436,7 @@ export class Replica {
     // STATUS answers resend it and its own vote counts again; the duplicate pre-prepare won't.
     if (primaryOf(this.group, pe.view) !== this.index) {
       const digest = e.digest
-      const signature = this.sign(prepareStatement(this.group.name, pe.view, pe.seq, digest))
+      const signature = this.sign(prepareStatement(this.ctx.scope, pe.view, pe.seq, digest))
       e.ownPrepare = { t: 'prepare', view: pe.view, seq: pe.seq, digest, signature }
       LogEntry.addVote(e.prepares, this.index, { view: pe.view, digest, signature })
     }

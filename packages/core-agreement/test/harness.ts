@@ -21,7 +21,9 @@ import {
   Replica,
   type ReplicaConfig,
   type ReplicaEvent,
+  type StatementScope,
   encodeMessage,
+  scopeOf,
 } from '../src/index.js'
 
 export const GROUP = 'g'
@@ -108,6 +110,14 @@ export interface ClientNode {
 
 export interface HarnessOptions {
   readonly f?: number
+  /** Members of the group (default 3f+1). */
+  readonly n?: number
+  /** Let any key act as a client (`peer:<peerId>`), as well as the listed ones. */
+  readonly openClients?: boolean
+  /** The deployment name (another name, another deployment id, with the same keys). */
+  readonly deployment?: string
+  /** The application of each replica (default ChainExecutor with `padding`). */
+  readonly executor?: () => ChainExecutor
   /** Client ids (listed in the membership). Default: c0..c3. */
   readonly clients?: readonly string[]
   readonly seed?: number
@@ -163,6 +173,8 @@ export const hex = (b: Uint8Array): string => toHex(b)
 export class Harness {
   readonly cluster: GeneratedCluster
   readonly group: Group
+  /** The deployment and group every statement of the group names. */
+  readonly scope: StatementScope
   readonly ids: readonly string[]
   readonly clientIds: readonly string[]
   readonly config: Partial<ReplicaConfig>
@@ -181,6 +193,7 @@ export class Harness {
   private rules: Rule[] = []
   private nextFrame = 0
   private readonly padding: number
+  private readonly newExecutor: () => ChainExecutor
   private readonly validator: ProposalValidator | undefined
 
   constructor(options: HarnessOptions = {}) {
@@ -188,13 +201,15 @@ export class Harness {
     this.clientIds = options.clients ?? ['c0', 'c1', 'c2', 'c3']
     this.config = options.config ?? {}
     this.padding = options.padding ?? 0
+    this.newExecutor = options.executor ?? (() => new ChainExecutor(this.padding))
     this.validator = options.proposals
     const seed = sha256(encode({ harness: options.seed ?? 1 }))
-    this.cluster = generateCluster({ groups: [{ name: GROUP, f }, ...(options.otherGroups ?? [])], clients: [...this.clientIds], seed })
+    this.cluster = generateCluster({ groups: [{ name: GROUP, f, ...(options.n !== undefined ? { n: options.n } : {}) }, ...(options.otherGroups ?? [])], clients: [...this.clientIds], openClients: options.openClients === true, seed, ...(options.deployment !== undefined ? { deployment: options.deployment } : {}) })
     this.group = this.cluster.membership.group(GROUP) as Group
+    this.scope = scopeOf(this.cluster.membership, GROUP)
     this.ids = this.group.members.map((m) => m.id)
     for (const m of this.group.members) {
-      const node: ReplicaNode = { id: m.id, index: m.index, replica: undefined, storage: new MemoryStorage(), executor: new ChainExecutor(this.padding), executed: [], events: [] }
+      const node: ReplicaNode = { id: m.id, index: m.index, replica: undefined, storage: new MemoryStorage(), executor: this.newExecutor(), executed: [], events: [] }
       this.nodes.set(m.id, node)
       this.start(node, false)
     }
@@ -261,7 +276,7 @@ export class Harness {
   }
 
   private start(node: ReplicaNode, fromDisk: boolean): void {
-    node.executor = new ChainExecutor(this.padding)
+    node.executor = this.newExecutor()
     const restored = fromDisk ? node.storage.loadSync() : undefined
     node.replica = new Replica({
       membership: this.cluster.membership,

@@ -21,7 +21,7 @@ function setup(config: Partial<ReplicaConfig> = {}) {
   h.commit('c0', 'first')
   const craft = new Craft(h)
   const pp1 = h.sentOf('pre-prepare')[0]!.message as PrePrepare
-  return { h, craft, pp1, d1: digestOfBatch(pp1.batch) }
+  return { h, craft, pp1, d1: digestOfBatch(h.scope, pp1.batch) }
 }
 
 function counterDiff(before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>): Record<string, number> {
@@ -316,7 +316,7 @@ describe('pre-prepare', () => {
     const genuine = h.drop().find(both(is('pre-prepare'), to('g/2')))!.message as PrePrepare
     const [r] = genuine.batch.requests
     const tampered: PrePrepare = { ...genuine, batch: { ...genuine.batch, requests: [{ ...r!, signature: craft.request('c1', 1, 'other').signature }] } }
-    expect(hex(digestOfBatch(tampered.batch))).toBe(hex(digestOfBatch(genuine.batch)))
+    expect(hex(digestOfBatch(h.scope, tampered.batch))).toBe(hex(digestOfBatch(h.scope, genuine.batch)))
     const out = h.inject('g/3', 'g/2', tampered)
     expect(h.counter('g/2', 'dropped.bad-batch')).toBe(1)
     expect(out.map((f) => f.message.t)).toEqual([])
@@ -331,8 +331,8 @@ describe('pre-prepare', () => {
     const other = craft.prePrepare(0, 1, craft.batch(START, craft.request('c1', 1)))
     const out = h.inject('g/0', 'g/2', other)
     expect(h.counter('g/2', 'dropped.equivocation')).toBe(1)
-    const relayed = out.filter(is('pre-prepare')).map((f) => hex(digestOfBatch((f.message as PrePrepare).batch)))
-    expect(relayed).toEqual([...Array(3).fill(hex(digestOfBatch(pp1.batch))), ...Array(3).fill(hex(digestOfBatch(other.batch)))])
+    const relayed = out.filter(is('pre-prepare')).map((f) => hex(digestOfBatch(h.scope, (f.message as PrePrepare).batch)))
+    expect(relayed).toEqual([...Array(3).fill(hex(digestOfBatch(h.scope, pp1.batch))), ...Array(3).fill(hex(digestOfBatch(h.scope, other.batch)))])
     expect(h.replica('g/2').status()).toMatchObject({ view: 1, active: false, lastExecuted: 1 })
     // A second pre-prepare with a forged signature proves nothing.
     const { h: h2, craft: c2 } = setup()
@@ -368,7 +368,7 @@ describe('prepare', () => {
   it('a signature that is not the sender’s is bad, for a fresh slot and for one with a pre-prepare', () => {
     const { h, craft } = setup()
     const pp2 = craft.prePrepare(0, 2, craft.batch(START, craft.request('c1', 1)))
-    const d2 = digestOfBatch(pp2.batch)
+    const d2 = digestOfBatch(h.scope, pp2.batch)
     expectRejected(h, 'g/2', 'g/3', craft.prepare(0, 2, d2, 'g/1'), 'bad-signature')
     h.inject('g/0', 'g/2', pp2)
     h.drop()

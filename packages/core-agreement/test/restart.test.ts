@@ -65,9 +65,9 @@ describe('restart from storage', () => {
     const conflicting = craft.prePrepare(0, 1, craft.batch(pp.batch.stamp, craft.request('c1', 1)))
     const out = h.inject('g/0', 'g/1', conflicting)
     const prepares = out.filter(is('prepare')).map((f) => hex((f.message as Prepare).digest))
-    expect(prepares).not.toContain(hex(digestOfBatch(conflicting.batch)))
+    expect(prepares).not.toContain(hex(digestOfBatch(h.scope, conflicting.batch)))
     expect(h.counter('g/1', 'dropped.equivocation')).toBe(1)
-    expect(hex(mine.digest)).toBe(hex(digestOfBatch(pp.batch)))
+    expect(hex(mine.digest)).toBe(hex(digestOfBatch(h.scope, pp.batch)))
   })
 
   it('a restarted replica still helps a slot it accepted before the crash to prepare', () => {
@@ -160,7 +160,7 @@ describe('restart from storage', () => {
     h.run(3_000)
     for (const f of h.sentOf('pre-prepare', from('g/1'))) {
       const pp = f.message as PrePrepare
-      if (pp.view === 1 && pp.seq === 2) expect(hex(digestOfBatch(pp.batch))).toBe(hex(digestOfBatch((first as PrePrepare).batch)))
+      if (pp.view === 1 && pp.seq === 2) expect(hex(digestOfBatch(h.scope, pp.batch))).toBe(hex(digestOfBatch(h.scope, (first as PrePrepare).batch)))
     }
     h.runUntil(() => h.completed('c1').length === 1 && h.completed('c2').length === 1, 10_000)
   })

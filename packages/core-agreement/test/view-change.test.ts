@@ -60,10 +60,10 @@ describe('view change', () => {
 
     const nv = h.sentOf('new-view')[0]!.message as NewView
     expect(nv.view).toBe(1)
-    expect(nv.prePrepares.map((pp) => [pp.view, pp.seq, hex(digestOfBatch(pp.batch))])).toEqual([[1, 1, hex(digestOfBatch(pp0.batch))]])
+    expect(nv.prePrepares.map((pp) => [pp.view, pp.seq, hex(digestOfBatch(h.scope, pp.batch))])).toEqual([[1, 1, hex(digestOfBatch(h.scope, pp0.batch))]])
     expect(nv.viewChanges.every(({ viewChange }) => viewChange.prepared.some((p) => p.prePrepare.seq === 1))).toBe(true)
     for (const id of ['g/1', 'g/2', 'g/3']) {
-      expect(h.node(id).executed.map((b) => [b.seq, b.view, hex(b.digest)])).toEqual([[1, 1, hex(digestOfBatch(pp0.batch))]])
+      expect(h.node(id).executed.map((b) => [b.seq, b.view, hex(b.digest)])).toEqual([[1, 1, hex(digestOfBatch(h.scope, pp0.batch))]])
       expect(h.node(id).executor.calls).toBe(1)
     }
     expect(h.completed('c0')).toHaveLength(1)

@@ -15,6 +15,10 @@ export interface ClusterSpec {
   readonly host?: string
   /** Deterministic keys from this 32-byte seed (tests and simulations); random otherwise. */
   readonly seed?: Uint8Array
+  /** The deployment name (see MembershipConfig.deployment). */
+  readonly deployment?: string
+  /** Allow groups with f = 0: tests of the transport and of the unreplicated baseline only. */
+  readonly allowZeroFaultTolerance?: boolean
 }
 
 export interface GeneratedCluster {
@@ -58,6 +62,7 @@ export function generateCluster(spec: ClusterSpec): GeneratedCluster {
   }
   const config: MembershipConfig = {
     version: 1,
+    ...(spec.deployment !== undefined ? { deployment: spec.deployment } : {}),
     groups,
     ...(spec.clients !== undefined || spec.openClients !== undefined
       ? { clients: { open: spec.openClients ?? false, members: (spec.clients ?? []).map((id) => ({ id, publicKey: toHex(make(id).publicKey) })) } }
@@ -71,5 +76,5 @@ export function generateCluster(spec: ClusterSpec): GeneratedCluster {
         }
       : {}),
   }
-  return { config, membership: Membership.fromConfig(config), keys }
+  return { config, membership: Membership.fromConfig(config, { allowZeroFaultTolerance: spec.allowZeroFaultTolerance === true }), keys }
 }

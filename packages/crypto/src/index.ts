@@ -41,6 +41,8 @@ export {
 export {
   Membership,
   type MembershipConfig,
+  type MembershipOptions,
+  quorumOf,
   type GroupConfig,
   type MemberConfig,
   type ClientConfig,

@@ -3,6 +3,7 @@
  * unreplicated clients allowed to connect, and the upgrade authority. Loaded from one JSON file;
  * every mistake is a ConfigError naming the field.
  */
+import { digestOf } from './digest.js'
 import { ConfigError, KeyError } from './errors.js'
 import { PUBLIC_KEY_BYTES, fromHex, peerIdOf, publicKeyObject } from './keys.js'
 
@@ -20,6 +21,11 @@ export interface ClientConfig {
 }
 export interface MembershipConfig {
   readonly version: 1
+  /**
+   * A name that sets this deployment apart from any other that reuses the same keys (optional).
+   * It goes into the deployment id, which every signed statement carries.
+   */
+  readonly deployment?: string
   readonly groups: Readonly<Record<string, GroupConfig>>
   readonly clients?: { readonly open: boolean; readonly members: readonly ClientConfig[] }
   readonly upgradeAuthority?: { readonly threshold: number; readonly publicKeys: readonly string[] }
@@ -40,7 +46,10 @@ export interface Group {
   readonly f: number
   readonly n: number
   readonly members: readonly Member[]
-  /** 2f+1: a quorum of the group. */
+  /**
+   * ⌈(n+f+1)/2⌉ (2f+1 when n = 3f+1): any two quorums share at least f+1 members, so at least one
+   * correct member, and n-f members (the correct ones) always make a quorum.
+   */
   readonly quorum: number
   /** f+1: enough that at least one member is correct. */
   readonly weakQuorum: number
@@ -53,12 +62,27 @@ export interface Client {
 }
 
 export const GROUP_NAME = /^[a-z][a-z0-9-]{0,31}$/
+const DEPLOYMENT_NAME = /^[A-Za-z0-9._-]{1,64}$/
 export const CLIENT_ID = /^[A-Za-z0-9._-]{1,64}$/
 export const MAX_MEMBERS_PER_GROUP = 256
 export const MAX_GROUPS = 64
 export const MAX_CLIENTS = 100_000
 const MAX_ADDRS = 16
 const MAX_ADDR_LENGTH = 256
+
+/** Options of a programmatic membership; a config file never sets them. */
+export interface MembershipOptions {
+  /**
+   * Accept groups with f = 0 (no fault tolerance): for tests of the transport and of the
+   * unreplicated baseline only. A config file parsed with `Membership.parse` never gets it.
+   */
+  readonly allowZeroFaultTolerance?: boolean
+}
+
+/** The quorum of a group of n members tolerating f faults: ⌈(n+f+1)/2⌉. */
+export function quorumOf(n: number, f: number): number {
+  return Math.ceil((n + f + 1) / 2)
+}
 
 export function replicaId(group: string, index: number): string {
   return `${group}/${index}`
@@ -150,11 +174,21 @@ export class Membership {
   private readonly membersById = new Map<string, Member>()
   private readonly byPeerId = new Map<string, Member | Client>()
 
-  private constructor(readonly config: MembershipConfig) {
+  /**
+   * The deployment id: a digest of every identity the membership trusts (groups, f, member keys,
+   * clients, open clients, upgrade authority, the optional deployment name), not of addresses.
+   * Every signed statement carries it, so nothing signed for one deployment verifies in another.
+   */
+  readonly deployment: Uint8Array
+
+  private constructor(readonly config: MembershipConfig, options: MembershipOptions = {}) {
     const seenKeys = new Map<string, string>()
     if (!isObject(config)) throw new ConfigError('(root)', 'expected an object')
-    checkKeys(config, '', ['version', 'groups', 'clients', 'upgradeAuthority'])
+    checkKeys(config, '', ['version', 'deployment', 'groups', 'clients', 'upgradeAuthority'])
     if (config.version !== 1) throw new ConfigError('version', 'expected 1')
+    if (config.deployment !== undefined && (typeof config.deployment !== 'string' || !DEPLOYMENT_NAME.test(config.deployment))) {
+      throw new ConfigError('deployment', 'expected 1-64 of A-Z a-z 0-9 . _ -')
+    }
     if (!isObject(config.groups)) throw new ConfigError('groups', 'expected an object of named groups')
     const names = Object.keys(config.groups)
     if (names.length === 0) throw new ConfigError('groups', 'at least one group is needed')
@@ -166,7 +200,7 @@ export class Membership {
       const g = config.groups[name]
       if (!isObject(g)) throw new ConfigError(field, 'expected an object')
       checkKeys(g, field, ['f', 'members'])
-      if (typeof g.f !== 'number' || !Number.isInteger(g.f) || g.f < 0) throw new ConfigError(`${field}.f`, 'expected a whole number >= 0')
+      if (typeof g.f !== 'number' || !Number.isInteger(g.f) || g.f < 0) throw new ConfigError(`${field}.f`, 'expected a whole number >= 1')
       if (!Array.isArray(g.members)) throw new ConfigError(`${field}.members`, 'expected an array')
       const n = g.members.length
       if (n < 3 * g.f + 1) throw new ConfigError(`${field}.members`, `f=${g.f} needs at least ${3 * g.f + 1} members (n >= 3f+1), found ${n}`)
@@ -191,7 +225,10 @@ export class Membership {
         this.byPeerId.set(member.peerId, member)
         members.push(member)
       }
-      groups.set(name, { name, f: g.f, n, members, quorum: 2 * g.f + 1, weakQuorum: g.f + 1 })
+      if (g.f === 0 && options.allowZeroFaultTolerance !== true) {
+        throw new ConfigError(`${field}.f`, 'f = 0 tolerates no faulty member at all; a group needs f >= 1 (n >= 4)')
+      }
+      groups.set(name, { name, f: g.f, n, members, quorum: quorumOf(n, g.f), weakQuorum: g.f + 1 })
     }
     this.groups = groups
 
@@ -236,15 +273,23 @@ export class Membership {
     } else {
       this.upgradeAuthority = undefined
     }
+    this.deployment = digestOf({
+      t: 'deployment',
+      name: config.deployment,
+      groups: [...groups.values()].map((g) => ({ name: g.name, f: g.f, keys: g.members.map((m) => m.publicKey) })),
+      clients: [...clients.values()].map((c) => ({ id: c.id, key: c.publicKey })),
+      open,
+      authority: this.upgradeAuthority === undefined ? null : { threshold: this.upgradeAuthority.threshold, keys: [...this.upgradeAuthority.publicKeys] },
+    })
   }
 
   /** Validates a parsed config object. */
-  static fromConfig(config: unknown): Membership {
-    return new Membership(config as MembershipConfig)
+  static fromConfig(config: unknown, options?: MembershipOptions): Membership {
+    return new Membership(config as MembershipConfig, options)
   }
 
   /** Parses and validates the text of a config file; a key repeated within one object is a mistake too. */
-  static parse(text: string): Membership {
+  static parse(text: string, options?: MembershipOptions): Membership {
     let raw: unknown
     try {
       raw = JSON.parse(text)
@@ -253,7 +298,7 @@ export class Membership {
     }
     const duplicate = duplicateJsonKey(text)
     if (duplicate !== undefined) throw new ConfigError(duplicate, 'appears twice in one object (JSON.parse would silently keep the last)')
-    return Membership.fromConfig(raw)
+    return Membership.fromConfig(raw, options)
   }
 
   group(name: string): Group | undefined {

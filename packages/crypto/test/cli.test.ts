@@ -79,7 +79,8 @@ describe('bftrc-keys cluster', () => {
 
   it('honours --open-clients, --host, --base-port 0 and the --opt=value form', () => {
     const out = join(dir, 'c')
-    expect(run('cluster', '--group=kv:0', '--open-clients', '--host=10.1.2.3', '--base-port', '9000', '--out', out)).toBe(0)
+    expect(run('cluster', '--group=kv:0', '--out', join(dir, 'zero'))).toBe(1)
+    expect(run('cluster', '--group=kv:1', '--open-clients', '--host=10.1.2.3', '--base-port', '9000', '--out', out)).toBe(0)
     const config = Membership.parse(readFileSync(join(out, 'config.json'), 'utf8'))
     expect(config.openClients).toBe(true)
     expect(config.member('kv/0')!.addrs).toEqual(['/ip4/10.1.2.3/tcp/9000'])
@@ -181,7 +182,7 @@ describe('bftrc-keys check', () => {
     const config = JSON.parse(good)
     // biome-ignore lint/suspicious/noExplicitAny: the corruptions write wrong types on purpose
     const corruptions: Array<[(c: any) => void, RegExp]> = [
-      [(c) => (c.groups.kv.f = -1), /groups\.kv\.f: expected a whole number >= 0/],
+      [(c) => (c.groups.kv.f = -1), /groups\.kv\.f: expected a whole number >= 1/],
       [(c) => (c.groups.kv.f = 2), /groups\.kv\.members: f=2 needs at least 7 members/],
       [(c) => (c.groups.kv.members[2].publicKey = 'abc'), /groups\.kv\.members\[2\]\.publicKey: not a hex string/],
       [(c) => (c.groups.kv.members[3].publicKey = c.groups.kv.members[0].publicKey), /groups\.kv\.members\[3\]\.publicKey: same public key as groups\.kv\.members\[0\]/],

@@ -61,8 +61,8 @@ describe('a valid config', () => {
     expect(Membership.parse(JSON.stringify(validConfig())).group('kv')!.n).toBe(4)
   })
 
-  it('accepts the minimal forms: f=0 with one member, no addrs, no clients, no authority, upper-case hex', () => {
-    const m = Membership.fromConfig({ version: 1, groups: { a: { f: 0, members: [{ publicKey: freshKey(3).toUpperCase(), addrs: [] }] } } })
+  it('accepts the minimal forms: f=0 with one member (when asked for), no addrs, no clients, no authority, upper-case hex', () => {
+    const m = Membership.fromConfig({ version: 1, groups: { a: { f: 0, members: [{ publicKey: freshKey(3).toUpperCase(), addrs: [] }] } } }, { allowZeroFaultTolerance: true })
     expect(m.group('a')!.n).toBe(1)
     expect(m.clients.size).toBe(0)
     expect(m.openClients).toBe(false)
@@ -91,7 +91,7 @@ describe('a valid config', () => {
     // Before: the second "kv" silently replaced the first and its keys.
     expect(err(() => generateCluster({ groups: [{ name: 'kv', f: 1 }, { name: 'kv', f: 2 }] })).field).toBe('groups.kv')
     // Before: authority/0's key silently replaced replica authority/0's key in `keys`.
-    expect(err(() => generateCluster({ groups: [{ name: 'authority', f: 0 }], authorities: { count: 1, threshold: 1 } })).field).toBe('authority/0')
+    expect(err(() => generateCluster({ groups: [{ name: 'authority', f: 0 }], authorities: { count: 1, threshold: 1 }, allowZeroFaultTolerance: true })).field).toBe('authority/0')
     expect(err(() => generateCluster({ groups: [{ name: '__proto__', f: 0 }] })).field).toBe('groups.__proto__')
     expect(err(() => generateCluster({ groups: [{ name: 'kv', f: 100 }] })).field).toBe('groups.kv.members')
     expect(err(() => generateCluster({ groups: [{ name: 'kv', f: 1, n: 3 }] })).field).toBe('groups.kv.members')
@@ -338,5 +338,40 @@ describe('parseReplicaId', () => {
     const bad = ['', 'kv', 'kv/', '/0', 'kv//0', 'kv/0/1', 'kv/01', 'kv/00', 'kv/-1', 'kv/+1', 'kv/1.0', 'kv/1e3', 'kv/ 1', 'kv/1 ', ' kv/1', 'kv/10000', 'KV/0', '1kv/0', 'k_v/0', `${'a'.repeat(33)}/0`, 'kv/0x1', 'kv/٣', 'alice', 'kv\\0']
     for (const id of bad) expect({ id, parsed: parseReplicaId(id) }).toEqual({ id, parsed: undefined })
     for (const id of [undefined, null, 7, {}, ['kv/0']]) expect(parseReplicaId(id as unknown as string)).toBeUndefined()
+  })
+
+  it('computes every quorum from n: ⌈(n+f+1)/2⌉, so two quorums share a correct member for any n >= 3f+1 (was: 2f+1 whatever n)', () => {
+    // n = 5, f = 1: with quorums of 2f+1 = 3, two quorums could share only the one faulty member.
+    const five = generateCluster({ groups: [{ name: 'kv', f: 1, n: 5 }] }).membership.group('kv')!
+    expect(five.quorum).toBe(4)
+    expect(2 * five.quorum - five.n).toBeGreaterThanOrEqual(five.f + 1)
+    for (let f = 1; f <= 5; f++) {
+      for (let n = 3 * f + 1; n <= 3 * f + 6; n++) {
+        const g = generateCluster({ groups: [{ name: 'g', f, n }], seed: new Uint8Array(32).fill(n) }).membership.group('g')!
+        expect(2 * g.quorum - n, `n=${n} f=${f}: quorum intersection`).toBeGreaterThanOrEqual(f + 1)
+        expect(n - f, `n=${n} f=${f}: the correct members make a quorum`).toBeGreaterThanOrEqual(g.quorum)
+        expect(g.weakQuorum).toBe(f + 1)
+      }
+    }
+    expect(generateCluster({ groups: [{ name: 'kv', f: 1 }] }).membership.group('kv')!.quorum).toBe(3)
+  })
+
+  it('refuses f = 0 from a config file and unless a test asks for it (was: accepted, with quorums of 1)', () => {
+    const zero = { version: 1, groups: { kv: { f: 0, members: [0, 1, 2, 3].map((i) => ({ publicKey: freshKey(40 + i), addrs: [] })) } } }
+    expect(() => Membership.parse(JSON.stringify(zero))).toThrow(/f = 0/)
+    expect(() => Membership.fromConfig(zero)).toThrow(ConfigError)
+    expect(() => generateCluster({ groups: [{ name: 'kv', f: 0, n: 4 }] })).toThrow(ConfigError)
+    expect(Membership.fromConfig(zero, { allowZeroFaultTolerance: true }).group('kv')!.quorum).toBe(3)
+  })
+
+  it('names the deployment by a digest of its identities: other keys, groups, f or name give another id; addresses do not', () => {
+    const a = generateCluster({ groups: [{ name: 'kv', f: 1 }], seed: new Uint8Array(32).fill(7), basePort: 7000 })
+    const id = toHex(a.membership.deployment)
+    expect(a.membership.deployment.length).toBe(32)
+    expect(toHex(generateCluster({ groups: [{ name: 'kv', f: 1 }], seed: new Uint8Array(32).fill(7), basePort: 9000 }).membership.deployment)).toBe(id)
+    expect(toHex(generateCluster({ groups: [{ name: 'kv', f: 1 }], seed: new Uint8Array(32).fill(8) }).membership.deployment)).not.toBe(id)
+    expect(toHex(generateCluster({ groups: [{ name: 'kv', f: 1, n: 5 }], seed: new Uint8Array(32).fill(7) }).membership.deployment)).not.toBe(id)
+    expect(toHex(generateCluster({ groups: [{ name: 'kv', f: 1 }], seed: new Uint8Array(32).fill(7), deployment: 'staging' }).membership.deployment)).not.toBe(id)
+    expect(() => Membership.fromConfig({ ...a.config, deployment: 'no spaces allowed' })).toThrow(ConfigError)
   })
 })

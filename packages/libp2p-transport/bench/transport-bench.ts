@@ -70,7 +70,7 @@ class FramedSocket {
 
 async function serve(): Promise<void> {
   const init = await new Promise<{ config: MembershipConfig; seed: string }>((resolve) => process.once('message', (m) => resolve(m as never)))
-  const transport = createLibp2pTransport({ membership: Membership.fromConfig(init.config), keyPair: keyPairFromSeed(fromHex(init.seed, 32)) })
+  const transport = createLibp2pTransport({ membership: Membership.fromConfig(init.config, { allowZeroFaultTolerance: true }), keyPair: keyPairFromSeed(fromHex(init.seed, 32)) })
   transport.onMessage((from, bytes) => transport.send(from, bytes))
   await transport.start()
   const server = createServer((socket) => {
@@ -141,7 +141,7 @@ async function pipelined(link: Link, size: number, window: number): Promise<numb
 }
 
 async function libp2pLink(config: MembershipConfig, seed: Uint8Array): Promise<Link> {
-  const t: Libp2pTransport = createLibp2pTransport({ membership: Membership.fromConfig(config), keyPair: keyPairFromSeed(seed) })
+  const t: Libp2pTransport = createLibp2pTransport({ membership: Membership.fromConfig(config, { allowZeroFaultTolerance: true }), keyPair: keyPairFromSeed(seed) })
   await t.start()
   await t.whenConnected(['kv/1'], 10_000)
   let cb: (bytes: Uint8Array) => void = () => {}
@@ -179,7 +179,7 @@ function fmt(n: number, digits = 0): string {
 async function main(): Promise<void> {
   const started = Date.now()
   const seed = new Uint8Array(32).fill(9)
-  const { config, keys } = generateCluster({ groups: [{ name: 'kv', f: 0, n: 2 }], seed })
+  const { config, keys } = generateCluster({ groups: [{ name: 'kv', f: 0, n: 2 }], seed, allowZeroFaultTolerance: true })
   // Two ports the OS reports free, for the two members' addresses.
   const ports = await Promise.all(
     [0, 1].map(

@@ -39,7 +39,7 @@ export interface TestCluster {
 
 /** A cluster whose replicas have addresses on free ports of `host`. */
 export async function testCluster(spec: Omit<ClusterSpec, 'basePort' | 'host'>, host = '127.0.0.1'): Promise<TestCluster> {
-  const generated = generateCluster({ ...spec, basePort: 0 })
+  const generated = generateCluster({ ...spec, basePort: 0, allowZeroFaultTolerance: true })
   const groups: Record<string, { f: number; members: Array<{ publicKey: string; addrs: string[] }> }> = {}
   const total = Object.values(generated.config.groups).reduce((n, g) => n + g.members.length, 0)
   const ports = await freePorts(total, host)
@@ -48,7 +48,7 @@ export async function testCluster(spec: Omit<ClusterSpec, 'basePort' | 'host'>, 
     groups[name] = { f: g.f, members: g.members.map((m) => ({ publicKey: m.publicKey, addrs: [`/ip4/${host}/tcp/${ports[i++]}`] })) }
   }
   const config: MembershipConfig = { ...generated.config, groups }
-  return { config, membership: Membership.fromConfig(config), keys: generated.keys }
+  return { config, membership: Membership.fromConfig(config, { allowZeroFaultTolerance: true }), keys: generated.keys }
 }
 
 /** Fast back-off so reconnection tests stay short. */

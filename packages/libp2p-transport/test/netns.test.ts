@@ -108,7 +108,7 @@ describe('replicas in separate network namespaces', () => {
           ip('-n', NS[i]!, 'link', 'set', 'lo', 'up')
         }
 
-        const { config, keys } = generateCluster({ groups: [{ name: 'kv', f: 0, n: 2 }], seed: new Uint8Array(32).fill(3) })
+        const { config, keys } = generateCluster({ groups: [{ name: 'kv', f: 0, n: 2 }], seed: new Uint8Array(32).fill(3), allowZeroFaultTolerance: true })
         const withAddrs: MembershipConfig = {
           ...config,
           groups: { kv: { f: 0, members: config.groups.kv!.members.map((m, i) => ({ ...m, addrs: [`/ip4/${IPS[i]}/tcp/7000`] })) } },

@@ -374,6 +374,6 @@ describe('libp2p transport on 127.0.0.1', () => {
     const noAddrs = await testCluster({ groups: [{ name: 'kv', f: 0, n: 1 }], seed: SEED })
     const cfg = { ...noAddrs.config, groups: { kv: { f: 0, members: [{ ...noAddrs.config.groups.kv!.members[0]!, addrs: [] }] } } }
     const { Membership } = await import('@bftrc/crypto')
-    expect(() => createLibp2pTransport({ membership: Membership.fromConfig(cfg), keyPair: noAddrs.keys.get('kv/0')! })).toThrow(TransportConfigError)
+    expect(() => createLibp2pTransport({ membership: Membership.fromConfig(cfg, { allowZeroFaultTolerance: true }), keyPair: noAddrs.keys.get('kv/0')! })).toThrow(TransportConfigError)
   }, 15_000)
 })

@@ -7,6 +7,7 @@ import {
   type Checkpoint,
   type Message,
   type PrePrepare,
+  type StatementScope,
   type ViewChange,
   checkpointStatement,
   digestOfBatch,
@@ -29,6 +30,8 @@ export interface AdversaryContext {
   /** The faulty replica's id, its group and its key (it can sign what it could sign honestly). */
   readonly self: string
   readonly group: string
+  /** The deployment and group its statements name. */
+  readonly scope: StatementScope
   readonly key: KeyPair
   readonly prng: Prng
   /** Every node the faulty replica can address (targets for replays). */
@@ -51,9 +54,6 @@ function keyOf(ctx: AdversaryContext): KeyPair {
   return ctx.key
 }
 
-function groupName(ctx: AdversaryContext): string {
-  return ctx.group
-}
 
 function honest(ctx: AdversaryContext): Frame[] {
   return [{ to: ctx.to, bytes: ctx.bytes }]
@@ -81,7 +81,7 @@ export const equivocate: Behaviour = {
     const other: PrePrepare = {
       ...m,
       batch,
-      signature: signBytes(keyOf(ctx), prePrepareStatement(groupName(ctx), m.view, m.seq, digestOfBatch(batch))),
+      signature: signBytes(keyOf(ctx), prePrepareStatement(ctx.scope, m.view, m.seq, digestOfBatch(ctx.scope, batch))),
     }
     return [{ to: ctx.to, bytes: encodeMessage(other) }]
   },
@@ -113,11 +113,11 @@ export const forge: Behaviour = {
       bad[0] = (bad[0] as number) ^ 0xff
       const digest = sha256(m.digest)
       frames.push({ to: ctx.to, bytes: encodeMessage({ ...m, signature: bad }) })
-      frames.push({ to: ctx.to, bytes: encodeMessage({ ...m, view: m.view, digest, signature: signBytes(keyOf(ctx), prepareStatement(groupName(ctx), m.view, m.seq, digest)) }) })
+      frames.push({ to: ctx.to, bytes: encodeMessage({ ...m, view: m.view, digest, signature: signBytes(keyOf(ctx), prepareStatement(ctx.scope, m.view, m.seq, digest)) }) })
     }
     if (m.t === 'checkpoint') {
       const digest = sha256(m.digest)
-      const lie: Checkpoint = { ...m, digest, signature: signBytes(keyOf(ctx), checkpointStatement(groupName(ctx), m.seq, digest)) }
+      const lie: Checkpoint = { ...m, digest, signature: signBytes(keyOf(ctx), checkpointStatement(ctx.scope, m.seq, digest)) }
       return [{ to: ctx.to, bytes: encodeMessage(lie) }]
     }
     if (m.t === 'view-change') {
@@ -142,7 +142,7 @@ export const inflateView: Behaviour = {
     if ((m?.t === 'status' || m?.t === 'commit') && isReplica(ctx.to)) {
       const view = 1_000_000 + ctx.prng.int(0, 1000)
       const body = { view, stable: { seq: 0, digest: new Uint8Array(32) }, prepared: [] }
-      const vc: ViewChange = { t: 'view-change', ...body, signature: signBytes(keyOf(ctx), viewChangeStatement(groupName(ctx), body)) }
+      const vc: ViewChange = { t: 'view-change', ...body, signature: signBytes(keyOf(ctx), viewChangeStatement(ctx.scope, body)) }
       frames.push({ to: ctx.to, bytes: encodeMessage(vc) })
     }
     return frames

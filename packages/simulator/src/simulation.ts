@@ -16,6 +16,7 @@ import {
   type ReplicaConfig,
   type ReplicaEvent,
   encodeMessageOnce,
+  scopeOf,
 } from '@bftrc/core-agreement'
 import { type GeneratedCluster, type KeyPair, encode, generateCluster, setVerificationCache, sha256 } from '@bftrc/crypto'
 import type { Behaviour } from './adversary.js'
@@ -277,6 +278,7 @@ export class Simulation {
         const ctx = {
           self: node.id,
           group: GROUP,
+          scope: scopeOf(this.cluster.membership, GROUP),
           key: this.cluster.keys.get(node.id) as KeyPair,
           prng: this.prng,
           peers: this.replicas.map((r) => r.id),

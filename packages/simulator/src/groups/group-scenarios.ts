@@ -202,7 +202,7 @@ function driverV2(target: string, calls: number, mode: DriverMode): AppVersion {
 /** An upgrade request for the client group to version 2, signed by `signers` of the authority keys. */
 function upgradeRequest(sim: GroupSimulation, over: Partial<Omit<UpgradeRequest, 'signatures'>> = {}, signers = [0, 2]): UpgradeRequest {
   const body = { group: 'client', version: '2', codeDigest: V2_DIGEST, allowDowngrade: false, ...over }
-  return { ...body, signatures: signers.map((i) => signUpgrade(body, i, sim.cluster.keys.get(`authority/${i}`) as KeyPair)) }
+  return { ...body, signatures: signers.map((i) => signUpgrade(sim.cluster.membership, body, i, sim.cluster.keys.get(`authority/${i}`) as KeyPair)) }
 }
 
 /** A Byzantine replica that keeps proposing an upgrade of its own making (signed by itself only). */
@@ -212,7 +212,7 @@ const bogusUpgrade: Behaviour = {
     const frames = [{ to: ctx.to, bytes: ctx.bytes }]
     if (ctx.message?.t === 'status' || ctx.message?.t === 'prepare') {
       const body = { group: ctx.group, version: '666', codeDigest: new Uint8Array(32).fill(6), allowDowngrade: true }
-      const request = { ...body, signatures: [{ authority: 0, signature: signUpgrade(body, 0, ctx.key).signature }] }
+      const request = { ...body, signatures: [{ authority: 0, signature: signUpgrade(ctx.scope, body, 0, ctx.key).signature }] }
       frames.push({ to: ctx.to, bytes: encodeMessage({ t: 'proposal', payload: encodeEvent({ e: 'upgrade', request }) }) })
     }
     return frames

@@ -5,7 +5,7 @@
  * consistency, validity, exactly-once and convergence.
  */
 import { type AppVersion, type Frame as VoterFrame, type GroupApp, type UpgradeRequest, Voter, type VoterConfig, decodeInterGroup, isInterGroupFrame } from '@bftrc/client-agreement'
-import { MemoryStorage, decodeMessage, DEFAULT_LIMITS, type Message } from '@bftrc/core-agreement'
+import { MemoryStorage, decodeMessage, DEFAULT_LIMITS, type Message, scopeOf } from '@bftrc/core-agreement'
 import { type GeneratedCluster, type KeyPair, encode, generateCluster, setVerificationCache, sha256 } from '@bftrc/crypto'
 import type { Behaviour } from '../adversary.js'
 import type { Violation } from '../checkers.js'
@@ -235,6 +235,7 @@ export class GroupSimulation {
     const ctx = {
       self: node.id,
       group: node.group,
+      scope: scopeOf(this.cluster.membership, node.group),
       key: this.cluster.keys.get(node.id) as KeyPair,
       prng: this.prng,
       peers: this.nodes.map((n) => n.id),

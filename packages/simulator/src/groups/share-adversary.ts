@@ -17,7 +17,7 @@ export const wrongReply: Behaviour = {
     if (m.t !== 'reply-share') return [{ to: ctx.to, bytes: ctx.bytes }]
     const result = new TextEncoder().encode(`wrong ${m.caller} ${m.k}`)
     const resultDigest = sha256(result)
-    const lie: ReplyShare = { ...m, result, resultDigest, signature: signBytes(ctx.key, replyShareStatement(m.callee, m.caller, m.k, resultDigest)) }
+    const lie: ReplyShare = { ...m, result, resultDigest, signature: signBytes(ctx.key, replyShareStatement(ctx.scope.deployment, m.callee, m.caller, m.k, resultDigest)) }
     return [{ to: ctx.to, bytes: encodeInterGroup(lie) }]
   },
 }
@@ -38,7 +38,7 @@ export const forgeShares: Behaviour = {
       frames.push({ to: ctx.to, bytes: encodeInterGroup({ ...m, signature: bad }), type: 'forged' })
       const k = m.k + ctx.prng.int(1, 1_000_000)
       const op = new TextEncoder().encode('never issued')
-      const fake: RequestShare = { ...m, k, op, signature: signBytes(ctx.key, requestShareStatement(m.caller, m.callee, k, sha256(op))) }
+      const fake: RequestShare = { ...m, k, op, signature: signBytes(ctx.key, requestShareStatement(ctx.scope.deployment, m.caller, m.callee, k, sha256(op))) }
       frames.push({ to: ctx.to, bytes: encodeInterGroup(fake), type: 'forged' })
     }
     return frames
@@ -56,7 +56,7 @@ export const floodShares: Behaviour = {
       for (let i = 0; i < 20; i++) {
         const k = ctx.prng.int(1, 10_000)
         const op = new Uint8Array(ctx.prng.int(0, 64))
-        frames.push({ to: ctx.to, bytes: encodeInterGroup({ ...m, k, op, signature: signBytes(ctx.key, requestShareStatement(m.caller, m.callee, k, sha256(op))) }), type: 'flood' })
+        frames.push({ to: ctx.to, bytes: encodeInterGroup({ ...m, k, op, signature: signBytes(ctx.key, requestShareStatement(ctx.scope.deployment, m.caller, m.callee, k, sha256(op))) }), type: 'flood' })
       }
     }
     return frames
