@@ -46,6 +46,15 @@ export function runFile(l: DataLayout, id: string): string {
   return join(l.run, `${label(id)}.json`)
 }
 
+/** Where a replica started with `--run-dir runDir` writes its control secret (control-secret.ts). */
+export function controlSecretPath(runDir: string, id: string): string {
+  return join(runDir, `${label(id)}.control-secret`)
+}
+
+export function controlSecretFile(l: DataLayout, id: string): string {
+  return controlSecretPath(l.run, id)
+}
+
 export function finalFile(l: DataLayout, id: string): string {
   return join(l.run, `${label(id)}.final.json`)
 }

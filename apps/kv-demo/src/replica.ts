@@ -9,11 +9,13 @@
  * It opens its LevelDB folder (restarting from it when it holds state), runs a Voter with the KV
  * or bank application over libp2p on the addresses of the config, and serves its status as JSON
  * on a control port (http://127.0.0.1:<port>/status, control.ts; `POST /partition` cuts it off
- * from the other replicas), which it writes to `<run-dir>/<id>.json`.
+ * from the other replicas), which it writes to `<run-dir>/<id>.json`. Mutating requests need the
+ * control secret it makes at each start and writes (0600) to `<run-dir>/<id>.control-secret`
+ * before the run file; without --run-dir the secret stays in memory, so nothing can mutate.
  * On SIGTERM or SIGINT it stops cleanly and writes its final status to `<run-dir>/<id>.final.json`.
  * Exit codes: 0 stopped, 1 a fatal error (storage, config, key), 2 bad arguments.
  */
-import { mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { type Server, createServer } from 'node:http'
 import { join } from 'node:path'
 import { type Frame, type GroupApp, decodeInterGroup } from '@bftrc/client-agreement'
@@ -24,7 +26,8 @@ import { createLibp2pTransport } from '@bftrc/libp2p-transport'
 import { BankApp } from './bank-app.js'
 import { BEHAVIOURS, type BehaviourName, behaviour, isBehaviour } from './byzantine.js'
 import { controlHandler } from './control.js'
-import { label, writeFileAtomic } from './files.js'
+import { newControlSecret, readControlSecret, writeControlSecret } from './control-secret.js'
+import { controlSecretPath, label, writeFileAtomic } from './files.js'
 import { KvApp } from './kv-app.js'
 import { PartitionableTransport } from './partition.js'
 import { VOTER_CONFIG } from './settings.js'
@@ -87,6 +90,14 @@ async function main(): Promise<number> {
   if (appName === undefined) throw new Error(`no application for group ${member.group}: pass --app kv|bank`)
   const app: GroupApp & { summary?: () => unknown } = appName === 'kv' ? new KvApp() : new BankApp()
   mkdirSync(args.dataDir, { recursive: true })
+  // A fresh control secret for this process, on disk (owner-only) before anything can use the port.
+  const controlSecret = newControlSecret()
+  let secretFile: string | undefined
+  if (args.runDir !== undefined) {
+    mkdirSync(args.runDir, { recursive: true })
+    secretFile = controlSecretPath(args.runDir, id)
+    writeControlSecret(secretFile, controlSecret)
+  }
   const transport = createLibp2pTransport({ membership, keyPair, onError: (err, context) => log(id, `transport ${context}: ${(err as Error).message ?? err}`) })
   const network = new PartitionableTransport(transport, (peer) => peer !== id && membership.member(peer) !== undefined)
   let stopping: Promise<void> | undefined
@@ -134,6 +145,7 @@ async function main(): Promise<number> {
   }
   const server: Server = createServer(
     controlHandler({
+      secret: controlSecret,
       status: summary,
       partition: (on) => {
         const before = network.status().partitioned
@@ -168,6 +180,7 @@ async function main(): Promise<number> {
       }
       server.close()
       server.closeAllConnections()
+      removeSecret(secretFile, controlSecret)
       log(id, 'stopped')
       // libp2p may leave timers behind; the process is done.
       setTimeout(() => process.exit(), 50).unref()
@@ -222,6 +235,16 @@ function outboundHook(b: ((f: Frame) => readonly Frame[]) | undefined, id: strin
       trace(id, `out ${f.to} ${describe(f.bytes)}`)
       return b === undefined ? [f] : b(f)
     },
+  }
+}
+
+/** Removes this process's control secret file, unless it already holds another process's secret. */
+function removeSecret(path: string | undefined, secret: string): void {
+  if (path === undefined) return
+  try {
+    if (readControlSecret(path) === secret) rmSync(path, { force: true })
+  } catch {
+    // gone or replaced: not ours to remove
   }
 }
 

@@ -1,15 +1,17 @@
 /**
  * Starts every replica as its own OS process (`node dist/replica.js …`), watches them through
  * their control endpoints, crashes (SIGKILL) and restarts them on request, pauses them
- * (SIGSTOP/SIGCONT), partitions them (their control endpoint's `POST /partition`), and stops
- * them cleanly (SIGTERM, then SIGKILL after a grace period).
+ * (SIGSTOP/SIGCONT), partitions them (their control endpoint's `POST /partition`, with the
+ * control secret each replica writes to the run folder), and stops them cleanly (SIGTERM, then
+ * SIGKILL after a grace period).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Membership } from '@bftrc/crypto'
 import type { BehaviourName } from './byzantine.js'
-import { type DataLayout, finalFile, keyFile, logFile, replicaDir, runFile } from './files.js'
+import { ControlSecretError, readControlSecret } from './control-secret.js'
+import { type DataLayout, controlSecretFile, finalFile, keyFile, logFile, replicaDir, runFile } from './files.js'
 import type { PartitionStatus } from './partition.js'
 import { type ReplicaStatusJson, type RunFile, fetchStatus } from './status.js'
 
@@ -25,6 +27,8 @@ export interface ReplicaSlot {
   state: SlotState
   restarts: number
   controlPort: number | undefined
+  /** The running process's control secret, read from the run folder when first needed. */
+  controlSecret: string | undefined
   status: ReplicaStatusJson | undefined
   statusAt: number
   /** Why the process ended, when it did. */
@@ -70,6 +74,7 @@ export class Supervisor {
           state: 'stopped',
           restarts: 0,
           controlPort: undefined,
+          controlSecret: undefined,
           status: undefined,
           statusAt: 0,
           exit: undefined,
@@ -98,6 +103,7 @@ export class Supervisor {
   private spawnOne(slot: ReplicaSlot, waitPeersMs: number): void {
     rmSync(runFile(this.layout, slot.id), { force: true })
     rmSync(finalFile(this.layout, slot.id), { force: true })
+    rmSync(controlSecretFile(this.layout, slot.id), { force: true })
     const log = openSync(logFile(this.layout, slot.id), 'a')
     // KV_DEMO_NODE_ARGS: extra node options for the replicas (profiling: --cpu-prof --cpu-prof-dir=DIR).
     const nodeArgs = (process.env.KV_DEMO_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
@@ -124,6 +130,7 @@ export class Supervisor {
     slot.pid = proc.pid
     slot.state = 'starting'
     slot.controlPort = undefined
+    slot.controlSecret = undefined
     slot.status = undefined
     slot.exit = undefined
     slot.expectedExit = false
@@ -269,18 +276,24 @@ export class Supervisor {
     const slot = this.slot(id)
     if (slot.state !== 'up' || slot.controlPort === undefined || slot.paused) return undefined
     try {
+      // The replica wrote its secret before the run file that gave us the port: it is this process's.
+      slot.controlSecret ??= readControlSecret(controlSecretFile(this.layout, id))
       const res = await fetch(`http://127.0.0.1:${slot.controlPort}/partition`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${slot.controlSecret}` },
         body: JSON.stringify({ partitioned }),
         signal: AbortSignal.timeout(timeoutMs),
       })
-      if (!res.ok) return undefined
+      if (!res.ok) {
+        this.event(`partition ${id}: refused with ${res.status}: ${(await res.text()).trim().slice(0, 200)}`)
+        return undefined
+      }
       const st = (await res.json()) as PartitionStatus
       slot.partitioned = st.partitioned
       this.event(partitioned ? `${id} partitioned away from every other replica` : `${id} reconnected (${st.droppedIn} frames dropped in, ${st.droppedOut} out)`)
       return st
-    } catch {
+    } catch (err) {
+      if (err instanceof ControlSecretError) this.event(`partition ${id}: ${err.message}`)
       return undefined
     }
   }
