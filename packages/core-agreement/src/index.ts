@@ -30,6 +30,7 @@ export {
   encodeMessage,
   encodeMessageOnce,
   decodeMessage,
+  tryDecodeMessage,
   requestDigest,
   proposalDigest,
   prePrepareStatement,

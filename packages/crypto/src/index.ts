@@ -15,6 +15,7 @@ export {
   signBytes,
   verifyBytes,
   setVerificationCache,
+  signatureWork,
   publicKeyObject,
   weakPublicKeyReason,
   peerIdOf,

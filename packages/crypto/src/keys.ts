@@ -89,7 +89,15 @@ export function publicKeyObject(publicKey: Uint8Array): KeyObject {
   return key
 }
 
+/**
+ * Signature checks asked for, and signatures made, since the process started: a measure of the
+ * work an input costs (the simulator bounds it per input), counted whether or not a cache
+ * answered, so it does not depend on what ran before.
+ */
+export const signatureWork = { verifications: 0, signatures: 0 }
+
 export function signBytes(keyPair: KeyPair, data: Uint8Array): Uint8Array {
+  signatureWork.signatures++
   return new Uint8Array(sign(null, data, keyPair.privateKeyObject))
 }
 
@@ -113,6 +121,7 @@ function latin1(b: Uint8Array): string {
 
 /** True only for a valid signature; malformed keys or signatures are simply invalid, never thrown. */
 export function verifyBytes(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
+  signatureWork.verifications++
   if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) return false
   if (verifyCache === undefined || !(publicKey instanceof Uint8Array) || !(data instanceof Uint8Array)) return verifyUncached(publicKey, data, signature)
   const k = `${latin1(publicKey)}|${latin1(signature)}|${latin1(data)}`

@@ -16,8 +16,8 @@ import {
   prepareStatement,
   viewChangeStatement,
 } from '@bftrc/core-agreement'
-import { type KeyPair, sha256, signBytes } from '@bftrc/crypto'
-import type { Prng } from './prng.js'
+import { type AdversaryView, GenerativeMember, type GenerativeMemberConfig, type Prng } from '@bftrc/adversary'
+import { type KeyPair, type Membership, sha256, signBytes } from '@bftrc/crypto'
 
 export interface Frame {
   readonly to: string
@@ -42,12 +42,59 @@ export interface AdversaryContext {
   readonly message: Message | undefined
 }
 
+/** What a behaviour learns about its replica when the replica starts (and again on restart). */
+export interface BehaviourEnv {
+  readonly membership: Membership
+  readonly self: string
+  readonly keyPair: KeyPair
+  readonly prng: Prng
+  /** The group's protocol constants, for the edges of its window. */
+  readonly logWindow: number
+  readonly checkpointInterval: number
+}
+
 export interface Behaviour {
   readonly name: string
   /** What the faulty replica actually sends in place of one honest frame. */
   outbound(ctx: AdversaryContext): Frame[]
   /** Return false to make the replica ignore an inbound frame. */
   inbound?(from: string, bytes: Uint8Array): boolean
+  /** Called when the replica starts. */
+  start?(env: BehaviourEnv): void
+  /** Frames of its own making, on every tick of the host (`view`: where its replica is). */
+  tick?(view: AdversaryView): Frame[]
+}
+
+/**
+ * The generative adversary (see @bftrc/adversary's GenerativeMember): honest traffic as its
+ * replica makes it, plus generated messages of every type on every tick; it learns from every
+ * frame it receives and sends. One per faulty replica: it keeps what it has seen.
+ */
+export function generative(config: Partial<GenerativeMemberConfig> = {}): Behaviour {
+  let member: GenerativeMember | undefined
+  return {
+    name: 'fuzz',
+    start(env) {
+      member = new GenerativeMember({
+        membership: env.membership,
+        self: env.self,
+        keyPair: env.keyPair,
+        prng: env.prng,
+        config: { logWindow: env.logWindow, checkpointInterval: env.checkpointInterval, ...config },
+      })
+    },
+    outbound(ctx) {
+      member?.observe(ctx.self, ctx.bytes)
+      return honest(ctx)
+    },
+    inbound(from, bytes) {
+      member?.observe(from, bytes)
+      return true
+    },
+    tick(view) {
+      return member?.tick(view) ?? []
+    },
+  }
 }
 
 function keyOf(ctx: AdversaryContext): KeyPair {

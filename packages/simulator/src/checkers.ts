@@ -11,7 +11,7 @@
 import type { CompletedRequest, ExecutedBatch } from '@bftrc/core-agreement'
 
 export interface Violation {
-  readonly invariant: 'agreement' | 'exactly-once' | 'validity' | 'convergence' | 'liveness' | 'durability' | 'monotonic-time' | 'crash'
+  readonly invariant: 'agreement' | 'exactly-once' | 'validity' | 'convergence' | 'liveness' | 'durability' | 'monotonic-time' | 'crash' | 'work' | 'memory' | 'amplification' | 'isolation' | 'hang'
   readonly detail: string
   readonly at: number
 }
@@ -50,16 +50,21 @@ export class Checkers {
       table = new Map()
       this.lastTimestamp.set(replica, table)
     }
+    // A refused request (an open client outside its window, or no row free) executed nothing,
+    // but its error result is what the client may accept: the correct replicas must agree on it.
+    for (const r of batch.refused) this.expectResult(`${r.client}:${r.timestamp}#refused`, Buffer.from(r.resultDigest).toString('hex'), replica)
     for (const r of batch.requests) {
       const last = table.get(r.client) ?? -1
       if (r.timestamp <= last) this.violate('exactly-once', `${replica} executed ${r.client}:${r.timestamp} after ${r.client}:${last}`)
       table.set(r.client, r.timestamp)
-      const key = `${r.client}:${r.timestamp}`
-      const d = Buffer.from(r.resultDigest).toString('hex')
-      const known = this.results.get(key)
-      if (known === undefined) this.results.set(key, d)
-      else if (known !== d) this.violate('agreement', `${key}: results differ between correct replicas (${replica})`)
+      this.expectResult(`${r.client}:${r.timestamp}`, Buffer.from(r.resultDigest).toString('hex'), replica)
     }
+  }
+
+  private expectResult(key: string, digest: string, replica: string): void {
+    const known = this.results.get(key)
+    if (known === undefined) this.results.set(key, digest)
+    else if (known !== digest) this.violate('agreement', `${key}: results differ between correct replicas (${replica})`)
   }
 
   /** A replica restored older state (restart or state transfer): its per-client history restarts there. */
@@ -72,9 +77,11 @@ export class Checkers {
     if (c.readOnly) return
     const key = `${client}:${c.timestamp}`
     const expected = this.results.get(key)
-    if (expected === undefined) this.violate('validity', `${key}: accepted a result no correct replica computed`)
-    else if (expected !== resultDigest) this.violate('validity', `${key}: accepted result differs from the correct replicas'`)
+    const refused = this.results.get(`${key}#refused`)
+    if (expected === undefined && refused === undefined) this.violate('validity', `${key}: accepted a result no correct replica computed`)
+    else if (expected !== resultDigest && refused !== resultDigest) this.violate('validity', `${key}: accepted result differs from the correct replicas'`)
     this.results.delete(key)
+    this.results.delete(`${key}#refused`)
   }
 
   /** Forgets per-seq history every correct replica has passed, so long runs keep flat memory. */

@@ -11,7 +11,7 @@ import { ConfigError, DecodeError, KeyError, type KeyPair, Membership, decode, g
 import { RegisterApp } from './groups/apps.js'
 import { GroupSimulation } from './groups/group-simulation.js'
 import { groupScenarioByName } from './groups/group-scenarios.js'
-import { Prng } from './prng.js'
+import { Prng } from '@bftrc/adversary'
 import { ChainExecutor } from './test-executor.js'
 
 export interface FuzzTargetReport {

@@ -14,6 +14,6 @@ export { wrongReply, forgeShares, floodShares } from './groups/share-adversary.j
 export { Checkers, type Violation } from './checkers.js'
 export { SimNetwork, type NetworkFaults, PERFECT } from './network.js'
 export { EventQueue } from './event-queue.js'
-export { Prng } from './prng.js'
+export { Prng } from '@bftrc/adversary'
 export { ChainExecutor } from './test-executor.js'
 export { type Behaviour, type Frame, type AdversaryContext, BEHAVIOURS, behaviourByName, silent, equivocate, wrongResult, forge, inflateView, replay, garbage, flood } from './adversary.js'

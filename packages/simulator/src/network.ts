@@ -3,7 +3,7 @@
  * partitions cut links. Delays are drawn per frame, so frames between one pair reorder.
  */
 import type { EventQueue } from './event-queue.js'
-import type { Prng } from './prng.js'
+import type { Prng } from '@bftrc/adversary'
 
 export interface NetworkFaults {
   /** Probability a frame is lost. */

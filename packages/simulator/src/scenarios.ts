@@ -5,7 +5,7 @@
  */
 import { BEHAVIOURS, behaviourByName, equivocate, silent, type Behaviour } from './adversary.js'
 import type { NetworkFaults } from './network.js'
-import { Prng } from './prng.js'
+import { Prng } from '@bftrc/adversary'
 import type { ScheduledAction, Simulation, SimulationOptions } from './simulation.js'
 
 export interface ScenarioParams {

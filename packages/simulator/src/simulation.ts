@@ -23,7 +23,7 @@ import type { Behaviour } from './adversary.js'
 import { Checkers, type Violation } from './checkers.js'
 import { EventQueue } from './event-queue.js'
 import { type NetworkFaults, PERFECT, SimNetwork } from './network.js'
-import { Prng } from './prng.js'
+import { Prng } from '@bftrc/adversary'
 import { ChainExecutor } from './test-executor.js'
 
 export const GROUP = 'g'

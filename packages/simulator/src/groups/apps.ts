@@ -43,6 +43,23 @@ export class RegisterApp implements GroupApp {
   }
 }
 
+/** Version 2 of the register: folds a version marker into every result's chain; migrates v1 state as it is. */
+export class RegisterAppV2 extends RegisterApp {
+  override onCall(ctx: CallContext, caller: string, op: Uint8Array): Uint8Array {
+    this.chain = sha256(encode({ v2: this.chain }))
+    return super.onCall(ctx, caller, op)
+  }
+
+  override onRequest(ctx: AppContext, client: string, op: Uint8Array): Uint8Array {
+    this.chain = sha256(encode({ v2: this.chain }))
+    return super.onRequest(ctx, client, op)
+  }
+
+  static migrate(_from: string, old: Uint8Array): Uint8Array {
+    return old
+  }
+}
+
 /** A middle tier: answers each call only after its own call to `backend` returns (deferred replies, nested calls). */
 export class RelayApp implements GroupApp {
   chain: Uint8Array = new Uint8Array(32)
@@ -109,7 +126,7 @@ export class DriverApp implements GroupApp {
 
   constructor(
     readonly target: string,
-    readonly calls: number,
+    public calls: number,
     readonly mode: DriverMode,
     readonly window = 8,
   ) {}
@@ -123,6 +140,11 @@ export class DriverApp implements GroupApp {
       ctx.startWorkflow('loop', encode({ target: this.target, n: this.calls }))
       return
     }
+    this.start(ctx)
+  }
+
+  /** Starts issuing calls (the first of a timer-paced run, or the first window of calls). */
+  private start(ctx: AppContext): void {
     if (this.mode === 'timer') {
       ctx.setTimer(30, 'next')
       return
@@ -134,6 +156,22 @@ export class DriverApp implements GroupApp {
   private issue(ctx: AppContext): void {
     this.issued++
     ctx.call(this.target, encode({ i: this.issued, r: Math.floor(ctx.random() * 1000) }))
+  }
+
+  /**
+   * A plain client's request: `{go: n}` asks for n more calls (started as at init), anything else
+   * is folded into the chain; the answer is the counts and the chain.
+   */
+  onRequest(ctx: AppContext, client: string, op: Uint8Array): Uint8Array {
+    const m = asMap(decode(op))
+    if (m.go !== undefined) {
+      const more = asUint(m.go, 'go', 10_000)
+      const idle = this.issued === this.calls
+      this.calls += more
+      if (this.mode === 'sync') ctx.startWorkflow('loop', encode({ target: this.target, n: more }))
+      else if (idle) this.start(ctx)
+    } else this.chain = fold(this.chain, client, op, ctx.now)
+    return encode({ issued: this.issued, delivered: this.delivered, chain: this.chain })
   }
 
   onReply(ctx: AppContext, call: CallRef, result: Uint8Array): void {
@@ -158,7 +196,7 @@ export class DriverApp implements GroupApp {
   }
 
   snapshot(): Uint8Array {
-    return encode({ issued: this.issued, delivered: this.delivered, chain: this.chain, workflowDone: this.workflowDone })
+    return encode({ calls: this.calls, issued: this.issued, delivered: this.delivered, chain: this.chain, workflowDone: this.workflowDone })
   }
 
   restore(state: Uint8Array): void {
@@ -167,6 +205,7 @@ export class DriverApp implements GroupApp {
     this.delivered = asUint(m.delivered, 'delivered')
     this.chain = asBytes(m.chain, 'chain', 32)
     this.workflowDone = asBool(m.workflowDone, 'workflowDone')
+    this.calls = asUint(m.calls, 'calls')
   }
 }
 

@@ -4,12 +4,13 @@
  */
 import { BEHAVIOURS, type Behaviour, behaviourByName, equivocate, silent } from '../adversary.js'
 import type { NetworkFaults } from '../network.js'
-import { Prng } from '../prng.js'
+import { Prng } from '@bftrc/adversary'
 import { type AppVersion, type UpgradeRequest, encodeEvent, signUpgrade } from '@bftrc/client-agreement'
 import { encodeMessage } from '@bftrc/core-agreement'
 import { type KeyPair, sha256 } from '@bftrc/crypto'
 import { DriverApp, DriverAppV2, type DriverMode, RegisterApp, RelayApp } from './apps.js'
 import type { GroupSimulation, GroupSimulationOptions, GroupSpec } from './group-simulation.js'
+import { FUZZ_SCENARIOS } from './fuzz-scenarios.js'
 import { floodShares, forgeShares, withholdReplies, wrongReply } from './share-adversary.js'
 
 export interface GroupScenarioParams {
@@ -21,6 +22,12 @@ export interface GroupScenarioParams {
 export interface GroupScenario {
   readonly name: string
   readonly description: string
+  /**
+   * The campaign also runs each seed without its adversaries (Byzantine behaviours and clients
+   * taken out, everything else the same) and bounds the difference: the measured workload's
+   * time and latency (performance isolation) and the bytes the adversaries drew (amplification).
+   */
+  readonly pairedBaseline?: boolean
   build(p: GroupScenarioParams): GroupSimulationOptions
 }
 
@@ -285,7 +292,7 @@ export const UPGRADE_SCENARIOS: readonly GroupScenario[] = [
   },
 ]
 
-export const GROUP_SCENARIOS: readonly GroupScenario[] = [...CALL_SCENARIOS, ...UPGRADE_SCENARIOS]
+export const GROUP_SCENARIOS: readonly GroupScenario[] = [...CALL_SCENARIOS, ...UPGRADE_SCENARIOS, ...FUZZ_SCENARIOS]
 
 export function groupScenarioByName(name: string): GroupScenario | undefined {
   return GROUP_SCENARIOS.find((s) => s.name === name)
