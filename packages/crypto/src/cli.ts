@@ -9,6 +9,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
+import { isIpv4 } from './addr.js'
 import { generateCluster } from './cluster.js'
 import { ConfigError, KeyError } from './errors.js'
 import { generateKeyPair, parseKeyFile, serializeKeyFile, toHex } from './keys.js'
@@ -131,7 +132,7 @@ function cluster(options: Map<string, string[]>): string {
   const replicas = groups.reduce((sum, g) => sum + 3 * g.f + 1, 0)
   if (basePort > 0 && basePort + replicas - 1 > 65535) throw new UsageError(`--base-port ${basePort}: ${replicas} replicas need ports up to ${basePort + replicas - 1}, past 65535`)
   const host = one(options, '--host') ?? '127.0.0.1'
-  if (!/^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/.test(host)) {
+  if (!isIpv4(host)) {
     throw new UsageError(`--host ${host}: expected an IPv4 address`)
   }
   if (authorities !== undefined && seenGroups.has('authority')) {

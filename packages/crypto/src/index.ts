@@ -55,6 +55,17 @@ export {
   GROUP_NAME,
   CLIENT_ID,
 } from './membership.js'
+export {
+  type TcpMultiaddr,
+  type TcpMultiaddrOptions,
+  type TcpMultiaddrResult,
+  type TcpHostKind,
+  parseTcpMultiaddr,
+  isIpv4,
+  ipv6Bytes,
+  isHostname,
+  TCP_MULTIADDR_FORMS,
+} from './addr.js'
 export { type ClusterSpec, type GeneratedCluster, generateCluster } from './cluster.js'
 export { DecodeError, EncodeError, KeyError, CertificateError, ConfigError, type DecodeErrorCode, type CertificateErrorCode, type KeyErrorCode } from './errors.js'
 export type { Transport } from './transport.js'

@@ -3,6 +3,7 @@
  * unreplicated clients allowed to connect, and the upgrade authority. Loaded from one JSON file;
  * every mistake is a ConfigError naming the field.
  */
+import { parseTcpMultiaddr } from './addr.js'
 import { digestOf } from './digest.js'
 import { ConfigError, KeyError } from './errors.js'
 import { PUBLIC_KEY_BYTES, fromHex, peerIdOf, publicKeyObject } from './keys.js'
@@ -216,9 +217,11 @@ export class Membership {
         if (!Array.isArray(m.addrs) || m.addrs.length > MAX_ADDRS) throw new ConfigError(`${mf}.addrs`, `expected an array of at most ${MAX_ADDRS} multiaddrs`)
         for (let i = 0; i < m.addrs.length; i++) {
           const a: unknown = m.addrs[i]
-          if (typeof a !== 'string' || !a.startsWith('/') || a.length > MAX_ADDR_LENGTH) {
-            throw new ConfigError(`${mf}.addrs[${i}]`, 'expected a multiaddr string such as /ip4/127.0.0.1/tcp/7001')
+          if (typeof a !== 'string' || a.length > MAX_ADDR_LENGTH) {
+            throw new ConfigError(`${mf}.addrs[${i}]`, `expected a multiaddr string of at most ${MAX_ADDR_LENGTH} characters such as /ip4/127.0.0.1/tcp/7001`)
           }
+          const parsed = parseTcpMultiaddr(a)
+          if ('error' in parsed) throw new ConfigError(`${mf}.addrs[${i}]`, `${JSON.stringify(a)}: ${parsed.error}`)
         }
         const member: Member = { id: replicaId(name, index), group: name, index, publicKey, peerId: peerIdOf(publicKey), addrs: [...(m.addrs as string[])] }
         this.membersById.set(member.id, member)

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, Membership, generateCluster, keyPairFromSeed, parseReplicaId, peerIdOf, replicaId, toHex } from '../src/index.js'
+import { ConfigError, Membership, generateCluster, keyPairFromSeed, parseReplicaId, parseTcpMultiaddr, peerIdOf, replicaId, toHex } from '../src/index.js'
 
 // A valid config: two groups, clients, upgrade authorities; deterministic keys.
 const base = generateCluster({
@@ -210,6 +210,103 @@ describe('every mistake is a ConfigError naming the field', () => {
   }
 })
 
+describe('member addresses', () => {
+  const peerId = peerIdOf(base.keys.get('kv/2')!.publicKey)
+  const withAddrs = (addrs: unknown[]): Record<string, Loose> => {
+    const c: Record<string, Loose> = validConfig()
+    c.groups.kv.members[2].addrs = addrs
+    return c
+  }
+  // Each was accepted (it starts with "/") and then made the transport throw a raw libp2p error.
+  const rejected: Array<[string, RegExp]> = [
+    ['/garbage', /unsupported protocol/],
+    ['/ip4/999.1.1.1/tcp/1', /IPv4/],
+    ['/ip4/256.0.0.1/tcp/1', /IPv4/],
+    ['/ip4/01.2.3.4/tcp/1', /IPv4/],
+    ['/ip4/1.2.3/tcp/1', /IPv4/],
+    ['/ip4/1.2.3.4.5/tcp/1', /IPv4/],
+    ['/ip4/1.2.3.-4/tcp/1', /IPv4/],
+    ['/ip4/ 1.2.3.4/tcp/1', /IPv4/],
+    ['/ip4/1.2.3.4/tcp/0', /port/],
+    ['/ip4/1.2.3.4/tcp/70000', /port/],
+    ['/ip4/1.2.3.4/tcp/65536', /port/],
+    ['/ip4/1.2.3.4/tcp/05', /port/],
+    ['/ip4/1.2.3.4/tcp/+5', /port/],
+    ['/ip4/1.2.3.4/tcp/5e3', /port/],
+    ['/ip4/1.2.3.4/tcp/0x10', /port/],
+    ['/ip4/1.2.3.4/tcp/-1', /port/],
+    ['/ip4/1.2.3.4', /\/tcp\/<port>/],
+    ['/ip4/1.2.3.4/udp/5', /\/tcp\/<port>/],
+    ['/ip4/1.2.3.4/tcp', /\/tcp\/<port>/],
+    ['/ip4/1.2.3.4/tcp/5/', /empty component|trailing/],
+    ['/ip4//tcp/5', /empty component/],
+    ['//ip4/1.2.3.4/tcp/5', /empty component/],
+    ['/ip4/1.2.3.4//tcp/5', /empty component/],
+    ['/', /empty component/],
+    ['/ip4/1.2.3.4/tcp/5/ws', /nothing may follow/],
+    ['/ip4/1.2.3.4/tcp/5/tcp/6', /nothing may follow/],
+    [`/ip4/1.2.3.4/tcp/5/p2p/${peerId}`, /\/p2p/],
+    ['/tcp/5', /unsupported protocol/],
+    ['/IP4/1.2.3.4/tcp/5', /unsupported protocol/],
+    ['/dnsaddr/example.com/tcp/5', /unsupported protocol/],
+    ['/unix/tmp/replica.sock', /unsupported protocol/],
+    ['/ip6/1::2::3/tcp/5', /IPv6/],
+    ['/ip6/1:2:3:4:5:6:7:8:9/tcp/5', /IPv6/],
+    ['/ip6/1:2:3:4:5:6:7/tcp/5', /IPv6/],
+    ['/ip6/12345::/tcp/5', /IPv6/],
+    ['/ip6/::g/tcp/5', /IPv6/],
+    ['/ip6/1:::2/tcp/5', /IPv6/],
+    ['/ip6/:1::/tcp/5', /IPv6/],
+    ['/ip6/fe80::1%eth0/tcp/5', /IPv6/],
+    ['/ip6/::1.2.3.4.5/tcp/5', /IPv6/],
+    ['/ip6/::256.1.1.1/tcp/5', /IPv6/],
+    ['/ip6/1.2.3.4/tcp/5', /IPv6/],
+    ['/dns4/-bad.example/tcp/5', /host name/],
+    ['/dns4/bad-.example/tcp/5', /host name/],
+    ['/dns4/exa_mple.com/tcp/5', /host name/],
+    ['/dns4/a..b/tcp/5', /host name/],
+    ['/dns4/example.com./tcp/5', /host name/],
+    [`/dns6/${'a'.repeat(64)}.example/tcp/5`, /host name/],
+    ['/dns/exa mple/tcp/5', /host name/],
+    ['/ip4/1.2.3.4/tcp/5 ', /port/],
+  ]
+
+  it('refuses an unparsable member address with a ConfigError naming the field (was: accepted, then crashed the transport)', () => {
+    for (const [addr, why] of rejected) {
+      const err = rejectionOf(withAddrs(['/ip4/127.0.0.1/tcp/7002', addr]))
+      expect(err.field, addr).toBe('groups.kv.members[2].addrs[1]')
+      expect(err.message, addr).toMatch(why)
+      expect(err.message, addr).toContain(JSON.stringify(addr))
+    }
+  })
+
+  it('accepts exactly the TCP forms the transport dials: /ip4, /ip6, /dns4, /dns6, /dns with /tcp/<1-65535>', () => {
+    const accepted = [
+      '/ip4/127.0.0.1/tcp/7000',
+      '/ip4/0.0.0.0/tcp/1',
+      '/ip4/255.255.255.255/tcp/65535',
+      '/ip4/10.0.0.1/tcp/1',
+      '/ip6/::1/tcp/7000',
+      '/ip6/::/tcp/1',
+      '/ip6/1::/tcp/1',
+      '/ip6/2001:db8::1/tcp/443',
+      '/ip6/2001:DB8:0:0:0:0:0:1/tcp/443',
+      '/ip6/1:2:3:4:5:6:7:8/tcp/5',
+      '/ip6/::ffff:192.0.2.1/tcp/5',
+      '/ip6/64:ff9b::192.0.2.1/tcp/5',
+      '/dns4/localhost/tcp/7000',
+      '/dns6/replica-1.example.org/tcp/7000',
+      '/dns/a/tcp/1',
+      '/dns/1.example/tcp/1',
+      '/dns4/xn--bcher-kva.example/tcp/1',
+      `/dns4/${'a'.repeat(63)}.example/tcp/1`,
+    ]
+    const m = Membership.fromConfig(withAddrs(accepted.slice(0, 16)))
+    expect(m.member('kv/2')!.addrs).toEqual(accepted.slice(0, 16))
+    expect(Membership.fromConfig(withAddrs(accepted.slice(16))).member('kv/2')!.addrs).toEqual(accepted.slice(16))
+  })
+})
+
 describe('Membership.parse', () => {
   const parseError = (text: string): ConfigError => {
     try {
@@ -310,6 +407,7 @@ describe('fuzzing valid configs', () => {
           expect(g.members.length).toBe(g.n)
           g.members.forEach((member, i) => {
             expect(member.id).toBe(replicaId(g.name, i))
+            for (const a of member.addrs) expect('addr' in parseTcpMultiaddr(a)).toBe(true)
             keys.add(toHex(member.publicKey))
           })
         }

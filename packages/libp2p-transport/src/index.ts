@@ -19,6 +19,7 @@ export {
   type DropCounts,
   type TransportMetrics,
 } from './transport.js'
+export type { PreHandshakeMetrics } from './admission.js'
 export { FrameDecoder, type FrameSink, encodeFrame, encodeFrames, FRAME_HEADER_BYTES, MAX_FRAME_HEADER_VALUE } from './framing.js'
 export { TransportConfigError, TransportStateError, TransportTimeoutError } from './errors.js'
 export type { Transport } from '@bftrc/crypto'

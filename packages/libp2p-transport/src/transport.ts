@@ -6,14 +6,15 @@
  */
 import './polyfill.js'
 import type { Client, KeyPair, Member, Membership, Transport } from '@bftrc/crypto'
-import { peerIdOf } from '@bftrc/crypto'
+import { parseTcpMultiaddr, peerIdOf } from '@bftrc/crypto'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
-import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import type { Connection, MultiaddrConnection, PeerId, Stream } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { type Libp2p, createLibp2p } from 'libp2p'
+import { PendingInbound, type PreHandshakeMetrics } from './admission.js'
 import { TransportConfigError, TransportStateError, TransportTimeoutError } from './errors.js'
 import { FRAME_HEADER_BYTES, FrameDecoder, MAX_FRAME_HEADER_VALUE, encodeFrames } from './framing.js'
 import { FrameQueue } from './queue.js'
@@ -33,7 +34,17 @@ export const DEFAULTS = {
   maxConnections: 1_024,
   maxOpenClients: 1_024,
   inboundConnectionThreshold: 100,
+  inboundUpgradeTimeoutMs: 3_000,
+  maxPendingInboundPerAddress: 4,
+  maxPendingInbound: 128,
+  maxPendingInboundFromMembers: 64,
 } as const
+
+/**
+ * libp2p's own inbound upgrade timeout runs this much after ours, as a backstop: ours fires first,
+ * so the connection is counted as timed out (libp2p's would surface as an ordinary failure).
+ */
+const LIBP2P_UPGRADE_TIMEOUT_MARGIN_MS = 1_000
 
 export interface Libp2pTransportInit {
   /** Who may connect, and where replicas listen. */
@@ -62,6 +73,23 @@ export interface Libp2pTransportInit {
   readonly maxOpenClients?: number
   /** Inbound connections per second per remote host before libp2p resets them. Default 100 (libp2p's 5 is too low for 127.0.0.1). */
   readonly inboundConnectionThreshold?: number
+  /**
+   * An inbound connection must finish its handshake (Noise, then Yamux) within this many ms or it
+   * is closed and counted (`preHandshake.timedOut`). Default 3000 (libp2p's default is 10 s).
+   */
+  readonly inboundUpgradeTimeoutMs?: number
+  /**
+   * Inbound connections still in their handshake from one remote address that is not a member's
+   * (IPv6: per /64); more are refused at once and counted (`preHandshake.refusedPerAddress`). Default 4.
+   */
+  readonly maxPendingInboundPerAddress?: number
+  /** Inbound connections still in their handshake from all addresses that are not members', together. Default 128. */
+  readonly maxPendingInbound?: number
+  /**
+   * Inbound connections still in their handshake from members' addresses (the IPs in the
+   * membership's addrs), together: a pool the others cannot use. Default 64.
+   */
+  readonly maxPendingInboundFromMembers?: number
   /** Told about swallowed errors: a throwing message handler, failed dials. Default: ignore. */
   readonly onError?: (error: unknown, context: string) => void
 }
@@ -117,6 +145,8 @@ export interface TransportMetrics {
   readonly refusedStreams: number
   /** Exceptions thrown by the onMessage handler (caught; the frame counts as delivered). */
   readonly handlerErrors: number
+  /** Inbound connections before the handshake: how many are pending, and the ones refused or dropped. */
+  readonly preHandshake: PreHandshakeMetrics
 }
 
 interface PeerState {
@@ -146,6 +176,32 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
   const v = value ?? fallback
   if (!Number.isInteger(v) || v < 1 || v > max) throw new TransportConfigError(`${name}: expected a whole number from 1 to ${max}, got ${v}`)
   return v
+}
+
+/** The `listen` option: TCP multiaddrs this transport can listen on (port 0 allowed), each checked now rather than by libp2p at start. */
+function checkListen(listen: unknown): void {
+  if (!Array.isArray(listen)) throw new TransportConfigError('listen: expected an array of multiaddr strings')
+  listen.forEach((a: unknown, i) => {
+    if (typeof a !== 'string') throw new TransportConfigError(`listen[${i}]: expected a multiaddr string such as /ip4/0.0.0.0/tcp/7001`)
+    const parsed = parseTcpMultiaddr(a, { anyPort: true })
+    if ('error' in parsed) throw new TransportConfigError(`listen[${i}]: ${JSON.stringify(a)}: ${parsed.error}`)
+    try {
+      multiaddr(a)
+    } catch (err) {
+      throw new TransportConfigError(`listen[${i}]: ${JSON.stringify(a)}: ${(err as Error).message}`, { cause: err })
+    }
+  })
+}
+
+/** A peer's dial targets: its configured addrs with its peer id appended (the membership forbids /p2p in addrs). */
+function dialAddrs(id: string, addrs: readonly string[], peerId: string): Multiaddr[] {
+  return addrs.map((a, i) => {
+    try {
+      return multiaddr(`${a}/p2p/${peerId}`)
+    } catch (err) {
+      throw new TransportConfigError(`${id} addrs[${i}]: ${JSON.stringify(a)}: ${(err as Error).message}`, { cause: err })
+    }
+  })
 }
 
 function isMember(x: Member | Client | undefined): x is Member {
@@ -179,6 +235,10 @@ export class Libp2pTransport implements Transport {
   private readonly maxConnections: number
   private readonly maxOpenClients: number
   private readonly inboundConnectionThreshold: number
+  private readonly inboundUpgradeTimeoutMs: number
+  private readonly maxPendingInbound: number
+  private readonly maxPendingInboundFromMembers: number
+  private readonly pendingInbound: PendingInbound<MultiaddrConnection>
   private readonly onError: (error: unknown, context: string) => void
 
   private state: State = 'new'
@@ -217,9 +277,22 @@ export class Libp2pTransport implements Transport {
     this.maxConnections = positiveInteger('maxConnections', init.maxConnections, DEFAULTS.maxConnections)
     this.maxOpenClients = positiveInteger('maxOpenClients', init.maxOpenClients, DEFAULTS.maxOpenClients)
     this.inboundConnectionThreshold = positiveInteger('inboundConnectionThreshold', init.inboundConnectionThreshold, DEFAULTS.inboundConnectionThreshold)
+    this.inboundUpgradeTimeoutMs = positiveInteger('inboundUpgradeTimeoutMs', init.inboundUpgradeTimeoutMs, DEFAULTS.inboundUpgradeTimeoutMs)
+    const perAddress = positiveInteger('maxPendingInboundPerAddress', init.maxPendingInboundPerAddress, DEFAULTS.maxPendingInboundPerAddress)
+    this.maxPendingInbound = positiveInteger('maxPendingInbound', init.maxPendingInbound, DEFAULTS.maxPendingInbound)
+    this.maxPendingInboundFromMembers = positiveInteger('maxPendingInboundFromMembers', init.maxPendingInboundFromMembers, DEFAULTS.maxPendingInboundFromMembers)
+    const memberIps: string[] = []
+    for (const m of this.membership.members) {
+      for (const a of m.addrs) {
+        const parsed = parseTcpMultiaddr(a)
+        if ('addr' in parsed && (parsed.addr.kind === 'ip4' || parsed.addr.kind === 'ip6')) memberIps.push(parsed.addr.host)
+      }
+    }
+    this.pendingInbound = new PendingInbound({ perAddress, others: this.maxPendingInbound, members: this.maxPendingInboundFromMembers }, memberIps)
     this.onError = init.onError ?? noop
 
     const self = this.membership.byPeer(this.peerId)
+    if (init.listen !== undefined) checkListen(init.listen)
     if (isMember(self)) {
       this.role = 'replica'
       this.id = self.id
@@ -273,10 +346,21 @@ export class Libp2pTransport implements Transport {
       const gater = {
         denyDialPeer: (peer: PeerId) => !this.mayDial(peer.toString()),
         denyOutboundEncryptedConnection: (peer: PeerId) => !this.mayDial(peer.toString()),
-        denyInboundEncryptedConnection: (peer: PeerId) => {
+        // Runs when TCP has accepted, before any handshake byte is read.
+        denyInboundConnection: (maConn: MultiaddrConnection) => !this.admitPending(maConn),
+        // Runs after Noise has proven the remote's key.
+        denyInboundEncryptedConnection: (peer: PeerId, maConn: MultiaddrConnection) => {
           const deny = !this.mayAccept(peer.toString())
-          if (deny) this.refusedConnections++
+          if (deny) {
+            this.refusedConnections++
+            this.pendingInbound.release(maConn, 'refused')
+          }
           return deny
+        },
+        // Runs once Yamux is agreed too: the handshake is over.
+        denyInboundUpgradedConnection: (_peer: PeerId, maConn: MultiaddrConnection) => {
+          this.pendingInbound.release(maConn, 'upgraded')
+          return false
         },
       }
       const node = await createLibp2p({
@@ -291,6 +375,14 @@ export class Libp2pTransport implements Transport {
           inboundConnectionThreshold: this.inboundConnectionThreshold,
           dialTimeout: this.dialTimeoutMs,
           connectionCloseTimeout: 500,
+          inboundUpgradeTimeout: this.inboundUpgradeTimeoutMs + LIBP2P_UPGRADE_TIMEOUT_MARGIN_MS,
+          // The gater's bounds above are the real limit; libp2p's single global count (default 10,
+          // released a few microtasks after ours) must never refuse first.
+          maxIncomingPendingConnections: 2 * (this.maxPendingInbound + this.maxPendingInboundFromMembers),
+          // Members' addresses skip libp2p's global pending count, its per-host rate limit and
+          // maxConnections, and are never pruned: open clients cannot crowd out a member.
+          // (An IPv4 address also in its IPv4-mapped form, as a dual-stack listener reports it.)
+          allow: this.pendingInbound.memberAddresses.flatMap((ip) => (ip.includes(':') ? [`/ip6/${ip}`] : [`/ip4/${ip}`, `/ip6/::ffff:${ip}`])),
         },
         start: false,
       })
@@ -301,7 +393,15 @@ export class Libp2pTransport implements Transport {
         maxOutboundStreams: 4,
       })
       if (this.state !== 'starting') return // stop() was called meanwhile; it stops the node
-      await node.start()
+      try {
+        await node.start()
+      } catch (err) {
+        // Typically an address the OS will not give us (in use, not local): the options are wrong.
+        if ((err as Error)?.name === 'UnsupportedListenAddressesError') {
+          throw new TransportConfigError(`cannot listen on ${this.listen.join(', ')}: ${(err as Error).message}`, { cause: err })
+        }
+        throw err
+      }
     } catch (err) {
       if (this.state === 'starting') this.state = 'stopped'
       try {
@@ -347,6 +447,7 @@ export class Libp2pTransport implements Transport {
         for (const connection of this.node?.getConnections() ?? []) connection.abort(new TransportStateError('transport stopped'))
         await this.node?.stop()
       } finally {
+        this.pendingInbound.clear() // their timers: libp2p has closed the sockets
         this.state = 'stopped'
       }
     })()
@@ -450,6 +551,7 @@ export class Libp2pTransport implements Transport {
       refusedConnections: this.refusedConnections,
       refusedStreams: this.refusedStreams,
       handlerErrors: this.handlerErrors,
+      preHandshake: this.pendingInbound.metrics(),
     }
   }
 
@@ -464,7 +566,7 @@ export class Libp2pTransport implements Transport {
       kind,
       peerId,
       dialer,
-      addrs: dialer ? addrs.map((a) => multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${peerId}`)) : [],
+      addrs: dialer ? dialAddrs(id, addrs, peerId) : [],
       queue: new FrameQueue(),
       stream: undefined,
       dialing: false,
@@ -481,6 +583,32 @@ export class Libp2pTransport implements Transport {
     this.peers.set(id, peer)
     if (kind !== 'self') this.byPeerId.set(peerId, peer)
     return peer
+  }
+
+  /**
+   * Takes a pre-handshake slot for a connection TCP has just accepted (false: refuse it). The slot
+   * is given back when the handshake finishes, the connection closes, or the deadline passes.
+   */
+  private admitPending(maConn: MultiaddrConnection): boolean {
+    if ((this.state !== 'started' && this.state !== 'starting') || maConn.status !== 'open') return false
+    const ip = maConn.remoteAddr.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')?.value
+    let deadline: ReturnType<typeof setTimeout> | undefined
+    const onClose = (): void => {
+      this.pendingInbound.release(maConn, 'failed')
+    }
+    const admitted = this.pendingInbound.admit(maConn, ip, () => {
+      clearTimeout(deadline)
+      maConn.removeEventListener('close', onClose)
+    })
+    if (!admitted) return false
+    deadline = setTimeout(() => {
+      if (this.pendingInbound.release(maConn, 'timed-out')) {
+        maConn.abort(new TransportTimeoutError(`handshake not finished within ${this.inboundUpgradeTimeoutMs} ms`))
+      }
+    }, this.inboundUpgradeTimeoutMs)
+    deadline.unref()
+    maConn.addEventListener('close', onClose)
+    return true
   }
 
   private mayDial(peerId: string): boolean {

@@ -1,9 +1,8 @@
 import { createConnection } from 'node:net'
-import { generateKeyPair, peerIdOf } from '@bftrc/crypto'
-import type { Libp2p } from 'libp2p'
-import { afterEach, describe, expect, it } from 'vitest'
+import { Membership, generateKeyPair, peerIdOf, toHex } from '@bftrc/crypto'
+import { multiaddr } from '@multiformats/multiaddr'
+import { describe, expect, it } from 'vitest'
 import {
-  type Libp2pTransport,
   TransportConfigError,
   TransportStateError,
   TransportTimeoutError,
@@ -12,25 +11,12 @@ import {
   encodeFrames,
   openClientId,
 } from '../src/index.js'
-import { type TestCluster, inbox, node, rawNode, rawStream, readU32, testCluster, u32, waitFor } from './helpers.js'
+import { type TestCluster, inbox, node, rawNode, rawStream, readU32, stopAfterEach, testCluster, u32, waitFor } from './helpers.js'
 
 const SEED = new Uint8Array(32).fill(7)
 const REPLICAS = ['kv/0', 'kv/1', 'kv/2', 'kv/3']
 
-// Everything a test starts is stopped afterwards, even when it fails.
-const running: Array<Libp2pTransport | Libp2p> = []
-function track<T extends Libp2pTransport | Libp2p>(x: T): T {
-  running.push(x)
-  return x
-}
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((x) => x.stop()))
-})
-
-function start(cluster: TestCluster, id: string, extra: Parameters<typeof node>[2] = {}): Promise<Libp2pTransport> {
-  const t = track(node(cluster, id, extra))
-  return t.start().then(() => t)
-}
+const { track, start } = stopAfterEach()
 
 function addrOf(cluster: TestCluster, id: string): string {
   return cluster.membership.member(id)!.addrs[0]!
@@ -362,6 +348,45 @@ describe('libp2p transport on 127.0.0.1', () => {
     expect(again.listenAddrs).toHaveLength(1)
   }, 15_000)
 
+  it('refuses an unparsable listen address with a TransportConfigError naming it (was: a raw libp2p error at start)', async () => {
+    const c = await testCluster({ groups: [{ name: 'kv', f: 0, n: 1 }], seed: SEED })
+    const peerId = c.membership.member('kv/0')!.peerId
+    const bad = [
+      '/garbage',
+      '',
+      '/ip4/127.0.0.1',
+      '/ip4/127.0.0.1/udp/5',
+      '/ip4/999.0.0.1/tcp/1',
+      '/ip4/127.0.0.1/tcp/70000',
+      '/ip4/127.0.0.1/tcp/0/',
+      '/ip4/127.0.0.1/tcp/0/ws',
+      `/ip4/127.0.0.1/tcp/0/p2p/${peerId}`,
+    ]
+    for (const listen of bad) {
+      let thrown: unknown
+      try {
+        node(c, 'kv/0', { listen: ['/ip4/127.0.0.1/tcp/0', listen] })
+      } catch (err) {
+        thrown = err
+      }
+      expect(thrown, listen).toBeInstanceOf(TransportConfigError)
+      expect((thrown as Error).message, listen).toMatch(/^listen\[1\]: /)
+    }
+    // Every form the membership accepts is one libp2p parses, with the peer id the transport appends.
+    const forms = ['/ip4/10.1.2.3/tcp/7000', '/ip6/2001:DB8:0:0:0:0:0:1/tcp/1', '/ip6/::ffff:192.0.2.1/tcp/2', '/ip6/1::/tcp/3', '/dns4/replica-1.example/tcp/65535', '/dns6/a/tcp/4', '/dns/1.example/tcp/5']
+    for (const a of forms) {
+      expect(() => Membership.fromConfig({ version: 1, groups: { kv: { f: 0, members: [{ publicKey: toHex(c.keys.get('kv/0')!.publicKey), addrs: [a] }] } } }, { allowZeroFaultTolerance: true }), a).not.toThrow()
+      expect(multiaddr(`${a}/p2p/${peerId}`).getComponents().map((x) => x.name), a).toEqual([a.split('/')[1], 'tcp', 'p2p'])
+    }
+    // Port 0 (any free port) is fine for listening, unlike in the membership.
+    const t = await start(c, 'kv/0', { listen: ['/ip4/127.0.0.1/tcp/0'] })
+    expect(t.listenAddrs).toHaveLength(1)
+    // An address the OS refuses (taken by another socket) is a TransportConfigError from start().
+    const taken = t.listenAddrs[0]!.replace(/\/p2p\/.*$/, '')
+    const again = track(node(c, 'kv/0', { listen: [taken] }))
+    await expect(again.start()).rejects.toBeInstanceOf(TransportConfigError)
+  }, 15_000)
+
   it('reports a timeout when a peer never comes, and rejects bad options', async () => {
     const c = await testCluster({ groups: [{ name: 'kv', f: 0, n: 2 }], seed: SEED })
     const a = await start(c, 'kv/0')
@@ -371,9 +396,13 @@ describe('libp2p transport on 127.0.0.1', () => {
     expect(a.metrics().unknownPeerDrops).toBe(1)
     expect(() => node(c, 'kv/1', { maxFrameBytes: 0 })).toThrow(TransportConfigError)
     expect(() => node(c, 'kv/1', { maxQueueFrames: 1.5 })).toThrow(TransportConfigError)
+    expect(() => node(c, 'kv/1', { inboundUpgradeTimeoutMs: 0 })).toThrow(TransportConfigError)
+    expect(() => node(c, 'kv/1', { maxPendingInboundPerAddress: -1 })).toThrow(TransportConfigError)
+    expect(() => node(c, 'kv/1', { maxPendingInbound: Number.NaN })).toThrow(TransportConfigError)
+    expect(() => node(c, 'kv/1', { maxPendingInboundFromMembers: 0.5 })).toThrow(TransportConfigError)
+    expect(() => node(c, 'kv/1', { listen: '/ip4/127.0.0.1/tcp/0' as unknown as string[] })).toThrow(/^listen: expected an array/)
     const noAddrs = await testCluster({ groups: [{ name: 'kv', f: 0, n: 1 }], seed: SEED })
     const cfg = { ...noAddrs.config, groups: { kv: { f: 0, members: [{ ...noAddrs.config.groups.kv!.members[0]!, addrs: [] }] } } }
-    const { Membership } = await import('@bftrc/crypto')
     expect(() => createLibp2pTransport({ membership: Membership.fromConfig(cfg, { allowZeroFaultTolerance: true }), keyPair: noAddrs.keys.get('kv/0')! })).toThrow(TransportConfigError)
   }, 15_000)
 })
