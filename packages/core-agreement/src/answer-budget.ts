@@ -1,8 +1,11 @@
 /**
  * Bytes a replica may still send each recipient in answer to its asking: a token bucket per
  * recipient, `bytesPerSecond` refilled with the host's time, holding at most one second's worth.
- * So a peer gets back no more than that however often and however cheaply it asks. Pure: time
- * comes in as an argument.
+ * An answer goes out while the bucket holds anything at all, and may take it below zero (a debt
+ * repaid before the next answer), so one message larger than a second's allowance is still
+ * answered, and over any stretch of time a recipient gets back at most `bytesPerSecond` per
+ * second plus one message, however often and however cheaply it asks. Pure: time comes in as an
+ * argument.
  */
 export class AnswerBudget {
   private readonly buckets = new Map<string, { bytes: number; at: number }>()
@@ -13,7 +16,7 @@ export class AnswerBudget {
     private readonly maxRecipients = 4096,
   ) {}
 
-  /** Takes `size` bytes from `to`'s allowance at time `now` (ms); false (nothing taken) when it has too few. */
+  /** Takes `size` bytes from `to`'s allowance at time `now` (ms); false (nothing taken) while it is spent. */
   take(to: string, size: number, now: number): boolean {
     let bucket = this.buckets.get(to)
     if (bucket === undefined) {
@@ -24,7 +27,7 @@ export class AnswerBudget {
       bucket.bytes = Math.min(this.bytesPerSecond, bucket.bytes + ((now - bucket.at) * this.bytesPerSecond) / 1000)
       bucket.at = now
     }
-    if (bucket.bytes < size) return false
+    if (bucket.bytes <= 0) return false
     bucket.bytes -= size
     return true
   }

@@ -2,7 +2,7 @@
  * An unreplicated CLBFT client, as an I/O-free state machine like the replica.
  *
  * One request outstanding at a time. A read-write request goes to the primary it believes
- * current; the result is accepted with f+1 matching reply digests from distinct replicas and one
+ * current (to every replica until replies have told it the view); the result is accepted with f+1 matching reply digests from distinct replicas and one
  * full result that hashes to that digest. On timeout it retransmits to every replica (backups
  * relay it to the primary and start their view-change timers; replicas that executed it answer
  * from their reply cache). A read-only request goes to all replicas and needs 2f+1 matching
@@ -41,6 +41,11 @@ export interface ClientInit {
   readonly firstTimestamp: number
   readonly now?: number
   readonly config?: Partial<ClientConfig>
+  /**
+   * The group's current view, when the host knows it (a client started together with a fresh
+   * group knows it is 0). Without it the client's first request goes to every replica.
+   */
+  readonly view?: number
 }
 
 export interface CompletedRequest {
@@ -79,6 +84,13 @@ export class Client {
   private readonly open: boolean
   private now: number
   private view = 0
+  /**
+   * Whether f+1 replicas have told this client their view yet. Until then it cannot know which
+   * replica is primary (the group may have changed view many times, and view 0's primary may be
+   * the faulty one), so it sends to every replica: backups relay to the primary, as for a
+   * retransmission, rather than the request waiting a whole timeout at a replica that drops it.
+   */
+  private viewKnown = false
   private nextTimestamp: number
   private outstanding: Outstanding | undefined
   /** Smoothed latency of ordered requests answered without a retransmission (ms). */
@@ -100,6 +112,10 @@ export class Client {
     if (listed !== undefined && !equalBytes(listed.publicKey, init.keyPair.publicKey)) throw new Error(`key of ${init.id} differs from the membership's`)
     this.nextTimestamp = init.firstTimestamp
     this.now = init.now ?? 0
+    if (init.view !== undefined) {
+      this.view = init.view
+      this.viewKnown = true
+    }
   }
 
   get busy(): boolean {
@@ -115,7 +131,7 @@ export class Client {
     const request = this.makeRequest(op, readOnly)
     const timeout = readOnly ? this.config.retransmitTimeout : this.orderedTimeout()
     this.outstanding = { request, op, invokedAt: this.now, deadline: this.now + timeout, timeout, fellBack: false, retransmitted: false, replies: new Map() }
-    if (readOnly) this.broadcast(request)
+    if (readOnly || !this.viewKnown) this.broadcast(request)
     else this.messages.push({ to: this.primaryId(), message: { t: 'request', request } })
     return request.timestamp
   }
@@ -148,7 +164,8 @@ export class Client {
       o.request = this.makeRequest(o.op, false)
       o.fellBack = true
       o.replies.clear()
-      this.messages.push({ to: this.primaryId(), message: { t: 'request', request: o.request } })
+      if (this.viewKnown) this.messages.push({ to: this.primaryId(), message: { t: 'request', request: o.request } })
+      else this.broadcast(o.request)
       o.timeout = this.orderedTimeout()
     } else {
       this.count('retransmit')
@@ -208,6 +225,7 @@ export class Client {
       const views = list.map((r) => r.view).sort((a, b) => b - a)
       const view = views[this.group.weakQuorum - 1] ?? this.view
       if (view > this.view) this.view = view
+      this.viewKnown = true
       if (!o.request.readOnly && !o.retransmitted) {
         const sample = this.now - o.invokedAt
         this.smoothedLatency = this.smoothedLatency === undefined ? sample : this.smoothedLatency + (sample - this.smoothedLatency) / 8

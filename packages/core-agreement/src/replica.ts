@@ -893,6 +893,15 @@ export class Replica {
     return result
   }
 
+  /** Forgets a client's requests at or below `r`'s timestamp wherever they wait (ordered now). */
+  private settle(r: Request): void {
+    const waiting = this.pending.get(r.client)
+    if (waiting !== undefined && waiting.timestamp <= r.timestamp) this.pending.delete(r.client)
+    const queued = this.queue.get(r.client)
+    if (queued !== undefined && queued.timestamp <= r.timestamp) this.queue.delete(r.client)
+    if ((this.inFlight.get(r.client) ?? Number.POSITIVE_INFINITY) <= r.timestamp) this.inFlight.delete(r.client)
+  }
+
   private executeBatch(e: LogEntry): void {
     const pp = e.prePrepare as PrePrepare
     const seq = e.seq
@@ -921,6 +930,10 @@ export class Replica {
       // every correct replica alike (a faulty primary may have ordered it twice); an open
       // client's request outside its time window, or with no row free, is refused alike.
       const refusal = this.clientTable.admit(r.client, r.timestamp, stamp)
+      // Ordered is settled, whether it executes now, executed before, or is refused: nothing
+      // waits for it any more (a backup's view-change timer must not fire for a request the
+      // group answered with a refusal).
+      this.settle(r)
       if (refusal === 'duplicate') continue
       if (refusal !== undefined) {
         this.count(`refused.${refusal}`)
@@ -934,11 +947,6 @@ export class Replica {
       const resultDigest = sha256(result)
       this.clientTable.record(r.client, { timestamp: r.timestamp, requestDigest: requestDigest(this.ctx.scope, r), result, resultDigest })
       executed.push({ client: r.client, timestamp: r.timestamp, resultDigest })
-      const waiting = this.pending.get(r.client)
-      if (waiting !== undefined && waiting.timestamp <= r.timestamp) this.pending.delete(r.client)
-      const queued = this.queue.get(r.client)
-      if (queued !== undefined && queued.timestamp <= r.timestamp) this.queue.delete(r.client)
-      if ((this.inFlight.get(r.client) ?? Number.POSITIVE_INFINITY) <= r.timestamp) this.inFlight.delete(r.client)
       if (!this.restoring) {
         const designated = r.timestamp % this.group.n === this.index
         const reply: Reply = { t: 'reply', view: this.view, timestamp: r.timestamp, readOnly: false, resultDigest, ...(designated ? { result } : {}) }

@@ -1,9 +1,10 @@
 /** Runs a scenario over a range of seeds and sums up what the CLI and tests report. */
 import { groupScenarioByName } from './groups/group-scenarios.js'
-import { GroupSimulation } from './groups/group-simulation.js'
 import { type Scenario, scenarioByName } from './scenarios.js'
 import { Simulation, type SimulationResult } from './simulation.js'
 import type { Violation } from './checkers.js'
+import { type SeedOutcome, runGroupSeed } from './paired.js'
+import { UnknownScenarioError } from './run-errors.js'
 
 export interface CampaignOptions {
   readonly scenario: string
@@ -13,6 +14,8 @@ export interface CampaignOptions {
   readonly requests?: number
   /** Called after each run (progress display). */
   readonly onRun?: (r: SimulationResult) => void
+  /** Called after each seed of a group scenario (both runs of a paired one). */
+  readonly onGroupRun?: (outcome: SeedOutcome) => void
 }
 
 export interface CampaignReport {
@@ -39,9 +42,7 @@ export interface CampaignReport {
   readonly heapSamplesMiB: readonly number[]
 }
 
-export class UnknownScenarioError extends Error {
-  override readonly name = 'UnknownScenarioError'
-}
+export { UnknownScenarioError }
 
 export function runCampaign(o: CampaignOptions): CampaignReport {
   const scenario: Scenario | undefined = scenarioByName(o.scenario)
@@ -140,9 +141,11 @@ export function runGroupCampaign(o: CampaignOptions): GroupCampaignReport {
   const byType = new Map<string, number>()
   for (let i = 0; i < o.seeds; i++) {
     const seed = firstSeed + i
-    const r = new GroupSimulation(scenario.build({ seed, f, ...(o.requests !== undefined ? { calls: o.requests } : {}) })).run()
-    if (r.violations.length > 0) failing.push(seed)
-    for (const v of r.violations) violations.push({ ...v, seed })
+    const outcome = runGroupSeed(scenario, seed, f, o.requests)
+    const r = outcome.result
+    o.onGroupRun?.(outcome)
+    if (outcome.violations.length > 0) failing.push(seed)
+    for (const v of outcome.violations) violations.push({ ...v, seed })
     calls += r.calls
     expected += r.expectedCalls
     const per = (x: number) => (r.calls > 0 ? x / r.calls : 0)

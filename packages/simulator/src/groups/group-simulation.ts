@@ -649,20 +649,23 @@ export class GroupSimulation {
     }
   }
 
+  /** Bytes between `id` and the correct replicas other than itself (what they send it, what it sends them). */
+  trafficWith(id: string): { to: number; from: number } {
+    let to = 0
+    let from = 0
+    for (const c of this.nodes) {
+      if (!c.correct || c.id === id) continue
+      to += this.traffic.between(c.id, id)
+      from += this.traffic.between(id, c.id)
+    }
+    return { to, from }
+  }
+
   /** Bytes between the correct replicas and each faulty node (generated clients included). */
   private adversaryTraffic(): Record<string, { to: number; from: number }> {
     const out: Record<string, { to: number; from: number }> = {}
-    const correct = this.nodes.filter((n) => n.correct)
     const faulty = [...this.nodes.filter((n) => n.behaviour !== undefined).map((n) => n.id), ...this.byzantineClients.flatMap((b) => b.ids)]
-    for (const f of faulty) {
-      let to = 0
-      let from = 0
-      for (const c of correct) {
-        to += this.traffic.between(c.id, f)
-        from += this.traffic.between(f, c.id)
-      }
-      out[f] = { to, from }
-    }
+    for (const f of faulty) out[f] = this.trafficWith(f)
     return out
   }
 
