@@ -4,7 +4,19 @@
  * etcd-io/raft: `Replica` and `Client` take `step(from, bytes)` and `tick(now)` and hand their
  * effects out through `ready()`. Hosts (the simulator, the libp2p runtime) carry them out.
  */
-export { Replica, type ReplicaInit, type ReplicaStatus, STATE_CHUNK_BYTES, MAX_STATE_BYTES } from './replica.js'
+export { Replica, type ReplicaInit, type ReplicaStatus } from './replica.js'
+export {
+  STATE_CHUNK_BYTES,
+  MAX_STATE_BYTES,
+  MAX_STATE_CHUNKS,
+  MAX_PROOF_HASHES,
+  STATE_LAYOUT,
+  type ChunkLayout,
+  StateTree,
+  stateRoot,
+  verifyChunk,
+  chunkCount,
+} from './merkle.js'
 export { Client, type ClientInit, type ClientConfig, type CompletedRequest, ClientBusyError, DEFAULT_CLIENT_CONFIG } from './client.js'
 export { type ReplicaConfig, DEFAULT_CONFIG, resolveConfig, ConfigurationError } from './config.js'
 export { type MessageLimits, DEFAULT_LIMITS } from './limits.js'

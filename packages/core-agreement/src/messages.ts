@@ -27,6 +27,7 @@ import {
   type QuorumCertificate,
 } from '@bftrc/crypto'
 import type { MessageLimits } from './limits.js'
+import { MAX_PROOF_HASHES, MAX_STATE_BYTES, MAX_STATE_CHUNKS } from './merkle.js'
 
 export interface Request {
   readonly client: string
@@ -174,12 +175,19 @@ export interface FetchState {
   readonly chunk: number
 }
 
+/**
+ * One chunk of a stable checkpoint's state, with what proves it against the checkpoint digest (the
+ * root of the state's chunk tree, see merkle.ts): the fetcher checks it on arrival.
+ */
 export interface StateChunk {
   readonly t: 'state-chunk'
   readonly seq: number
   readonly digest: Uint8Array
   readonly chunk: number
-  readonly chunks: number
+  /** The whole state's length in bytes; committed in the digest, it fixes the number of chunks. */
+  readonly length: number
+  /** Sibling hashes from the chunk's leaf up to the tree root, lowest first. */
+  readonly proof: readonly Uint8Array[]
   readonly data: Uint8Array
 }
 
@@ -442,14 +450,15 @@ function readMessage(m: ValueMap, limits: MessageLimits): Message {
       return { t, view: readView(m.view, 'view'), viewChanges, prePrepares, signature: asBytes(m.signature, 'signature', SIGNATURE_BYTES) }
     }
     case 'fetch-state':
-      return { t, seq: readSeq(m.seq, 'seq'), digest: readDigest(m.digest, 'digest'), chunk: asUint(m.chunk, 'chunk') }
+      return { t, seq: readSeq(m.seq, 'seq'), digest: readDigest(m.digest, 'digest'), chunk: asUint(m.chunk, 'chunk', MAX_STATE_CHUNKS - 1) }
     case 'state-chunk':
       return {
         t,
         seq: readSeq(m.seq, 'seq'),
         digest: readDigest(m.digest, 'digest'),
-        chunk: asUint(m.chunk, 'chunk'),
-        chunks: asUint(m.chunks, 'chunks', 1 << 20),
+        chunk: asUint(m.chunk, 'chunk', MAX_STATE_CHUNKS - 1),
+        length: asUint(m.length, 'length', MAX_STATE_BYTES),
+        proof: asArray(m.proof, 'proof', MAX_PROOF_HASHES).map((p, i) => readDigest(p, `proof[${i}]`)),
         data: asBytes(m.data, 'data', undefined, limits.maxChunkBytes),
       }
     default:

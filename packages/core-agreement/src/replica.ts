@@ -73,13 +73,10 @@ import {
   verifyViewChange,
 } from './proofs.js'
 import type { ExecutedBatch, ExecutedRequest, Outbound, Ready, ReplicaEvent } from './ready.js'
-import { StateFetch, stateChunk } from './state-transfer.js'
+import { MAX_STATE_BYTES, stateRoot } from './merkle.js'
+import { StateFetch, StateServer } from './state-transfer.js'
 import type { PersistOp, PersistedEntry, PersistedState } from './storage.js'
 
-/** Chunk size of state transfer: a protocol constant, so every replica cuts a state alike. */
-export const STATE_CHUNK_BYTES = 256 * 1024
-/** Largest checkpoint state a replica will fetch. */
-export const MAX_STATE_BYTES = 1024 * 1024 * 1024
 /**
  * Requests and proposals whose signatures were checked, remembered so a backup that saw a request
  * directly does not check it again in the pre-prepare. Only what is in flight matters, so a few
@@ -193,6 +190,8 @@ export class Replica {
   // State transfer.
   private transferTarget: { proof: CheckpointProof; learnedAt: number } | undefined
   private fetch: StateFetch | undefined
+  /** Chunks and proofs of the stable checkpoint's state, for peers that fetch it. */
+  private readonly stateServer = new StateServer()
 
   private restoring = false
   private out: { persist: PersistOp[]; messages: Outbound[]; executed: ExecutedBatch[]; events: ReplicaEvent[] } = {
@@ -224,7 +223,7 @@ export class Replica {
     this.proposalQueue = new FairQueue(this.config.maxQueuedPerSource, this.config.maxPendingRequests)
 
     const genesisState = this.checkpointState()
-    const genesisDigest = sha256(genesisState)
+    const genesisDigest = stateRoot(genesisState)
     this.ctx = { membership: init.membership, group: this.group, scope: scopeOf(init.membership, this.group.name), genesisDigest, logWindow: this.config.logWindow }
     this.stable = { seq: 0, digest: genesisDigest }
     this.stableState = genesisState
@@ -352,7 +351,7 @@ export class Replica {
 
   /** Digest of the current checkpoint state (application + exactly-once table), for checkers. */
   stateDigest(): Uint8Array {
-    return sha256(this.checkpointState())
+    return stateRoot(this.checkpointState())
   }
 
   /** Sizes of every bounded structure, for memory checks in long runs. */
@@ -373,6 +372,7 @@ export class Replica {
       inFlightProposals: this.inFlightProposals.size,
       validProposals: this.validProposals.size,
       clients: this.clientTable.size,
+      stateTransferBytes: this.fetch?.bytesHeld ?? 0,
     }
   }
 
@@ -979,7 +979,7 @@ export class Replica {
 
   private takeCheckpoint(seq: number): void {
     const state = this.checkpointState()
-    const digest = sha256(state)
+    const digest = stateRoot(state)
     const message: Checkpoint = { t: 'checkpoint', seq, digest, signature: this.sign(checkpointStatement(this.ctx.scope, seq, digest)) }
     this.ownCheckpoints.set(seq, { digest, state, message })
     // Restoring after a restart: count our vote, but our peers have long had it.
@@ -1033,6 +1033,7 @@ export class Replica {
   private makeStable(proof: CheckpointProof, state: Uint8Array): void {
     this.stable = proof
     this.stableState = state
+    this.stateServer.forget()
     for (const seq of this.log.keys()) if (seq <= proof.seq) this.log.delete(seq)
     for (const seq of this.checkpointVotes.keys()) if (seq <= proof.seq) this.checkpointVotes.delete(seq)
     for (const seq of this.ownCheckpoints.keys()) if (seq <= proof.seq) this.ownCheckpoints.delete(seq)
@@ -1329,7 +1330,7 @@ export class Replica {
     if (this.fetch === undefined || this.fetch.target !== target.proof) {
       const peers = this.group.members.map((m) => m.index).filter((i) => i !== this.index)
       const first = peers[(target.proof.seq / this.config.checkpointInterval + this.index) % peers.length] as number
-      this.fetch = new StateFetch(target.proof, peers, MAX_STATE_BYTES, STATE_CHUNK_BYTES, first)
+      this.fetch = new StateFetch(target.proof, peers, first)
       this.event({ kind: 'state-transfer-started', seq: target.proof.seq, source: first })
     } else if (this.now >= this.fetch.deadline) {
       this.fetch.rotate(this.now)
@@ -1344,9 +1345,9 @@ export class Replica {
       if (this.stable.seq > m.seq) this.answer(to, { t: 'stable', proof: this.stable })
       return this.drop('fetch-unknown-checkpoint')
     }
-    const chunk = stateChunk(this.stableState, m.chunk, STATE_CHUNK_BYTES)
+    const chunk = this.stateServer.chunk(this.stableState, m.chunk)
     if (chunk === undefined) return this.drop('fetch-bad-chunk')
-    const reply: StateChunk = { t: 'state-chunk', seq: m.seq, digest: m.digest, chunk: m.chunk, chunks: chunk.chunks, data: chunk.data }
+    const reply: StateChunk = { t: 'state-chunk', seq: m.seq, digest: m.digest, chunk: m.chunk, length: chunk.length, proof: chunk.proof, data: chunk.data }
     this.answer(to, reply)
   }
 
@@ -1409,7 +1410,7 @@ export class Replica {
     this.restoring = true
     const cp = state.checkpoint
     if (cp.seq > 0) {
-      if (!equalBytes(sha256(cp.state), cp.digest) || !this.restoreCheckpointState(cp.state)) {
+      if (!equalBytes(stateRoot(cp.state), cp.digest) || !this.restoreCheckpointState(cp.state)) {
         throw new Error('stored checkpoint does not match its digest: the disk is corrupt')
       }
     }

@@ -1,10 +1,14 @@
 /**
- * The fetching side of state transfer. A replica behind a stable checkpoint fetches that
- * checkpoint's state from one peer at a time, in chunks, and checks the whole against the
- * certified digest. A peer that lies (bad digest, inconsistent chunk counts) or stalls is
- * abandoned for the next one. Memory is bounded by `maxStateBytes`.
+ * State transfer. A replica behind a stable checkpoint fetches that checkpoint's state from one
+ * peer at a time, in chunks, and checks every chunk on arrival against the certified digest (the
+ * root of the state's chunk tree, see merkle.ts). The first chunk that verifies proves the state's
+ * length; the fetch then allocates the state, exactly that long, and writes each verified chunk
+ * into it. A peer whose chunk does not verify (other data, another length, a bad proof) is
+ * abandoned at that chunk, and so is one that stalls; chunks already verified are kept, whoever
+ * sent them. Nothing unverified is held beyond the chunk being checked, and at most
+ * CHUNKS_IN_FLIGHT chunks are asked for at a time.
  */
-import { sha256 } from '@bftrc/crypto'
+import { type ChunkLayout, STATE_CHUNK_BYTES, STATE_LAYOUT, StateTree, chunkCount, chunkRange, verifyChunk } from './merkle.js'
 import type { CheckpointProof, FetchState, StateChunk } from './messages.js'
 import { equalBytes } from './proofs.js'
 
@@ -20,56 +24,67 @@ export class StateFetch {
   source: number
   attempts = 0
   deadline = 0
-  private chunks: Array<Uint8Array | undefined> = []
-  private total = -1
-  private bytes = 0
+  /** The state's length, once a verified chunk proved it; -1 before. */
+  private length = -1
+  private chunks = 0
+  /** The state being filled in: allocated (at the proven length) by the first verified chunk. */
+  private state: Uint8Array | undefined
+  /** One byte per chunk: 1 once a verified copy is written into `state`. */
+  private have = new Uint8Array(0)
+  private verified = 0
+  private verifiedBytes = 0
+  /** Chunks asked of the current source and not yet received. */
   private readonly requested = new Set<number>()
+  /** Where the next request to the current source starts looking. */
+  private cursor = 0
 
   constructor(
     readonly target: CheckpointProof,
     private readonly peers: readonly number[],
-    private readonly maxStateBytes: number,
-    private readonly maxChunkBytes: number,
     firstSource: number,
+    private readonly layout: ChunkLayout = STATE_LAYOUT,
   ) {
     this.source = firstSource
   }
 
-  /** Requests to send now: up to CHUNKS_IN_FLIGHT chunks not yet asked for. */
+  /** Bytes of state held: the buffer of the proven length (0 until a chunk has verified). */
+  get bytesHeld(): number {
+    return this.state?.length ?? 0
+  }
+
+  /** Bytes of verified chunks written so far. */
+  get bytesVerified(): number {
+    return this.verifiedBytes
+  }
+
+  /** Requests to send now: up to CHUNKS_IN_FLIGHT chunks not yet asked of the current source. */
   nextRequests(now: number, timeout: number): FetchState[] {
     const out: FetchState[] = []
-    if (this.total < 0) {
-      if (!this.requested.has(0)) {
-        this.requested.add(0)
-        out.push({ t: 'fetch-state', seq: this.target.seq, digest: this.target.digest, chunk: 0 })
-      }
+    const ask = (chunk: number) => {
+      this.requested.add(chunk)
+      out.push({ t: 'fetch-state', seq: this.target.seq, digest: this.target.digest, chunk })
+    }
+    if (this.length < 0) {
+      // The length (hence the chunk count) is unknown until a first chunk verifies.
+      if (this.requested.size === 0) ask(0)
     } else {
-      for (let i = 0; i < this.total && this.requested.size < CHUNKS_IN_FLIGHT + this.received(); i++) {
-        if (this.chunks[i] === undefined && !this.requested.has(i)) {
-          this.requested.add(i)
-          out.push({ t: 'fetch-state', seq: this.target.seq, digest: this.target.digest, chunk: i })
-        }
+      while (this.requested.size < CHUNKS_IN_FLIGHT && this.cursor < this.chunks) {
+        const i = this.cursor++
+        if (this.have[i] === 0 && !this.requested.has(i)) ask(i)
       }
     }
     if (out.length > 0) this.deadline = now + timeout
     return out
   }
 
-  private received(): number {
-    let n = 0
-    for (const c of this.chunks) if (c !== undefined) n++
-    return n
-  }
-
-  /** Gives up on the current source (timeout or lie) and starts over with the next peer. */
+  /** Gives up on the current source (timeout or lie) and goes on with the next peer. */
   rotate(_now: number): void {
     this.attempts++
     const i = this.peers.indexOf(this.source)
     this.source = this.peers[(i + 1) % this.peers.length] as number
-    this.chunks = []
-    this.total = -1
-    this.bytes = 0
+    // Verified chunks stay: they are the certified state's, whoever sent them.
     this.requested.clear()
+    this.cursor = 0
     // No deadline until the first request to the new source goes out (nextRequests sets it). A
     // deadline of `now` made the caller's timeout check rotate a second time right away,
     // skipping a peer after every lie.
@@ -79,34 +94,59 @@ export class StateFetch {
   onChunk(from: number, m: StateChunk): ChunkOutcome {
     if (from !== this.source) return { kind: 'ignored', reason: 'not-source' }
     if (m.seq !== this.target.seq || !equalBytes(m.digest, this.target.digest)) return { kind: 'ignored', reason: 'other-checkpoint' }
-    const maxChunks = Math.max(1, Math.ceil(this.maxStateBytes / this.maxChunkBytes))
-    if (m.chunks === 0 || m.chunks > maxChunks || m.chunk >= m.chunks) return { kind: 'lying', source: from }
-    if (this.total >= 0 && m.chunks !== this.total) return { kind: 'lying', source: from }
+    if (m.length > this.layout.maxBytes || m.chunk >= chunkCount(m.length, this.layout.chunkBytes)) return { kind: 'lying', source: from }
+    if (this.length >= 0 && m.length !== this.length) return { kind: 'lying', source: from }
+    if (this.length >= 0 && this.have[m.chunk] === 1) return { kind: 'ignored', reason: 'duplicate' }
     if (!this.requested.has(m.chunk)) return { kind: 'ignored', reason: 'unrequested' }
-    if (this.total < 0) {
-      this.total = m.chunks
-      this.chunks = new Array(m.chunks).fill(undefined)
+    if (!verifyChunk(this.target.digest, m.chunk, m.data, m.proof, m.length, this.layout)) return { kind: 'lying', source: from }
+    this.requested.delete(m.chunk)
+    if (this.state === undefined) {
+      this.length = m.length
+      this.chunks = chunkCount(m.length, this.layout.chunkBytes)
+      this.state = new Uint8Array(m.length)
+      this.have = new Uint8Array(this.chunks)
     }
-    if (this.chunks[m.chunk] !== undefined) return { kind: 'ignored', reason: 'duplicate' }
-    if (m.chunk < m.chunks - 1 && m.data.length !== this.maxChunkBytes) return { kind: 'lying', source: from }
-    this.bytes += m.data.length
-    if (this.bytes > this.maxStateBytes) return { kind: 'lying', source: from }
-    this.chunks[m.chunk] = m.data
-    if (this.received() < this.total) return { kind: 'progress' }
-    const state = new Uint8Array(this.bytes)
-    let at = 0
-    for (const c of this.chunks) {
-      state.set(c as Uint8Array, at)
-      at += (c as Uint8Array).length
-    }
-    if (!equalBytes(sha256(state), this.target.digest)) return { kind: 'lying', source: from }
-    return { kind: 'complete', state }
+    this.state.set(m.data, chunkRange(this.length, m.chunk, this.layout.chunkBytes)[0])
+    this.have[m.chunk] = 1
+    this.verified++
+    this.verifiedBytes += m.data.length
+    if (this.verified < this.chunks) return { kind: 'progress' }
+    return { kind: 'complete', state: this.state }
   }
 }
 
-/** The serving side: chunk `i` of a state, and how many chunks it has. */
-export function stateChunk(state: Uint8Array, chunk: number, chunkBytes: number): { data: Uint8Array; chunks: number } | undefined {
-  const chunks = Math.max(1, Math.ceil(state.length / chunkBytes))
-  if (chunk >= chunks) return undefined
-  return { data: state.subarray(chunk * chunkBytes, Math.min(state.length, (chunk + 1) * chunkBytes)), chunks }
+export interface ServedChunk {
+  readonly data: Uint8Array
+  readonly proof: readonly Uint8Array[]
+  readonly length: number
+}
+
+/**
+ * The serving side: chunks of the stable checkpoint's state with their proofs. The tree of the
+ * state served is built on the first request and kept while that state is served: one tree at a
+ * time, dropped by `forget` when the stable checkpoint moves.
+ */
+export class StateServer {
+  private tree: StateTree | undefined
+
+  constructor(private readonly chunkBytes = STATE_CHUNK_BYTES) {}
+
+  /** Chunk `index` of `state` with its proof; undefined past the last chunk. */
+  chunk(state: Uint8Array, index: number): ServedChunk | undefined {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= chunkCount(state.length, this.chunkBytes)) return undefined
+    if (this.tree === undefined || this.tree.state !== state) this.tree = new StateTree(state, this.chunkBytes)
+    const proof = this.tree.proof(index)
+    if (proof === undefined) return undefined
+    return { data: this.tree.chunk(index), proof, length: state.length }
+  }
+
+  /** Drops the cached tree. */
+  forget(): void {
+    this.tree = undefined
+  }
+
+  /** Whether a tree is cached (for memory checks). */
+  get holdsTree(): boolean {
+    return this.tree !== undefined
+  }
 }

@@ -35,7 +35,7 @@ export interface PersistedCheckpoint {
   readonly digest: Uint8Array
   /** 2f+1 signatures; absent for the genesis checkpoint. */
   readonly certificate?: QuorumCertificate
-  /** The checkpoint state (application snapshot + exactly-once table), sha256 = digest. */
+  /** The checkpoint state (application snapshot + exactly-once table); `digest` is its `stateRoot`. */
   readonly state: Uint8Array
 }
 

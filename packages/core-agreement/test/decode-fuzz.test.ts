@@ -6,7 +6,7 @@
 import { DecodeError, type Value, encode } from '@bftrc/crypto'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { DEFAULT_LIMITS, type Message, type MessageType, type PrePrepare, decodeMessage, encodeMessage } from '../src/index.js'
+import { DEFAULT_LIMITS, MAX_PROOF_HASHES, MAX_STATE_BYTES, MAX_STATE_CHUNKS, type Message, type MessageType, type PrePrepare, decodeMessage, encodeMessage } from '../src/index.js'
 import { EVENTS, type Frame, Harness, hex } from './harness.js'
 
 const TYPES: readonly MessageType[] = ['request', 'proposal', 'pre-prepare', 'prepare', 'commit', 'checkpoint', 'reply', 'status', 'view-change', 'new-view', 'stable', 'fetch-state', 'state-chunk']
@@ -116,7 +116,7 @@ function decodesCleanly(bytes: Uint8Array): 'ok' | 'rejected' {
 }
 
 /** Canonical values shaped like messages: the canonical layer accepts them, the schema layer must judge. */
-const fieldNames = ['t', 'view', 'seq', 'digest', 'signature', 'request', 'client', 'timestamp', 'op', 'readOnly', 'publicKey', 'stamp', 'requests', 'stable', 'prepared', 'prePrepare', 'prepares', 'group', 'shares', 'certificate', 'viewChanges', 'replica', 'viewChange', 'prePrepares', 'proof', 'chunk', 'chunks', 'data', 'active', 'lastExecuted', 'resultDigest', 'result']
+const fieldNames = ['t', 'view', 'seq', 'digest', 'signature', 'request', 'client', 'timestamp', 'op', 'readOnly', 'publicKey', 'stamp', 'requests', 'stable', 'prepared', 'prePrepare', 'prepares', 'group', 'shares', 'certificate', 'viewChanges', 'replica', 'viewChange', 'prePrepares', 'proof', 'chunk', 'length', 'data', 'active', 'lastExecuted', 'resultDigest', 'result']
 const shapedValue: fc.Arbitrary<Value> = fc.letrec<{ value: Value }>((tie) => ({
   value: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
@@ -175,7 +175,15 @@ const shapes: Record<MessageType, Shape> = {
   stable: { t: fc.constant('stable'), proof: map(proofShape) },
   executed: { t: fc.constant('executed'), seq: num, digest: bytes(32), signature: bytes(64) },
   'fetch-state': { t: fc.constant('fetch-state'), seq: num, digest: bytes(32), chunk: num },
-  'state-chunk': { t: fc.constant('state-chunk'), seq: num, digest: bytes(32), chunk: num, chunks: num, data: bytes() },
+  'state-chunk': {
+    t: fc.constant('state-chunk'),
+    seq: num,
+    digest: bytes(32),
+    chunk: num,
+    length: num,
+    proof: field(fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 3 })),
+    data: bytes(),
+  },
 }
 const shapedMessage = fc.oneof(...TYPES.map((t) => map(shapes[t]))).map((v) => encode(v))
 
@@ -242,15 +250,35 @@ describe('decodeMessage', () => {
       ['client id', { t: 'request', request: request('c0123', new Uint8Array(1)) }, { t: 'request', request: request('c01234', new Uint8Array(1)) }],
       ['batch size', pp(3), pp(4)],
       ['view-change entries', vc(2), vc(3)],
-      ['chunk size', { t: 'state-chunk', seq: 4, digest: d, chunk: 0, chunks: 1, data: new Uint8Array(16) }, { t: 'state-chunk', seq: 4, digest: d, chunk: 0, chunks: 1, data: new Uint8Array(17) }],
+      ['chunk size', { t: 'state-chunk', seq: 4, digest: d, chunk: 0, length: 16, proof: [], data: new Uint8Array(16) }, { t: 'state-chunk', seq: 4, digest: d, chunk: 0, length: 17, proof: [], data: new Uint8Array(17) }],
       ['result size', { t: 'reply', view: 0, timestamp: 1, readOnly: false, resultDigest: d, result: new Uint8Array(8) }, { t: 'reply', view: 0, timestamp: 1, readOnly: false, resultDigest: d, result: new Uint8Array(9) }],
-      ['message size', { t: 'state-chunk', seq: 4, digest: d, chunk: 0, chunks: 1, data: new Uint8Array(16) }, { t: 'request', request: request('c0', new Uint8Array(1)) }],
+      ['message size', { t: 'state-chunk', seq: 4, digest: d, chunk: 0, length: 16, proof: [], data: new Uint8Array(16) }, { t: 'request', request: request('c0', new Uint8Array(1)) }],
     ]
     for (const [name, fits, exceeds] of cases) {
       expect(() => decodeMessage(encodeMessage(fits), limits), name).not.toThrow()
       const tooBig = name === 'message size' ? { ...limits, maxMessageBytes: encodeMessage(exceeds).length - 1 } : limits
       expect(() => decodeMessage(encodeMessage(exceeds), tooBig), name).toThrow(DecodeError)
     }
+  })
+
+  it('bounds a state chunk: proof hashes of 32 bytes, at most the deepest tree, a length up to MAX_STATE_BYTES, an index below MAX_STATE_CHUNKS', () => {
+    const d = new Uint8Array(32)
+    const chunk = { t: 'state-chunk' as const, seq: 4, digest: d, chunk: 0, length: 16, proof: [] as Uint8Array[], data: new Uint8Array(16) }
+    const cases: Array<[string, Message, Message]> = [
+      ['proof length', { ...chunk, proof: Array.from({ length: MAX_PROOF_HASHES }, () => d) }, { ...chunk, proof: Array.from({ length: MAX_PROOF_HASHES + 1 }, () => d) }],
+      ['proof hash size', { ...chunk, proof: [d] }, { ...chunk, proof: [new Uint8Array(31)] }],
+      ['proof hash size (long)', { ...chunk, proof: [d] }, { ...chunk, proof: [new Uint8Array(33)] }],
+      ['state length', { ...chunk, length: MAX_STATE_BYTES }, { ...chunk, length: MAX_STATE_BYTES + 1 }],
+      ['chunk index', { ...chunk, chunk: MAX_STATE_CHUNKS - 1 }, { ...chunk, chunk: MAX_STATE_CHUNKS }],
+      ['fetched chunk index', { t: 'fetch-state', seq: 4, digest: d, chunk: MAX_STATE_CHUNKS - 1 }, { t: 'fetch-state', seq: 4, digest: d, chunk: MAX_STATE_CHUNKS }],
+    ]
+    expect(MAX_PROOF_HASHES).toBe(12)
+    for (const [name, fits, exceeds] of cases) {
+      expect(decodeMessage(encodeMessage(fits), DEFAULT_LIMITS), name).toEqual(fits)
+      expect(() => decodeMessage(encodeMessage(exceeds), DEFAULT_LIMITS), name).toThrow(DecodeError)
+    }
+    const { proof: _, ...withoutProof } = chunk
+    expect(() => decodeMessage(encode(withoutProof), DEFAULT_LIMITS)).toThrow(DecodeError)
   })
 })
 

@@ -8,7 +8,7 @@ import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { MemoryStorage, type PersistOp } from '../src/index.js'
 import { LevelStorage, StorageClosedError, StorageCorruptError, StorageLockedError, StorageWriteError } from '../src/storage/level-storage.js'
-import { encodeEntry, entryKey } from '../src/storage/records.js'
+import { FORMAT, encodeEntry, entryKey } from '../src/storage/records.js'
 import { checkpoint, checkpointOp, crashBatch, entry, entryOp, fakeCertificate, fakePrePrepare, removeDir, tempDir, viewOp } from './helpers/storage-ops.js'
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/storage-child.ts', import.meta.url))
@@ -205,6 +205,7 @@ describe('LevelStorage', () => {
       ['a malformed entry key', '0x1001', (db) => db.put(Uint8Array.of(0x10, 0x01), Uint8Array.of(1))],
       ['a checkpoint header that does not decode', 'checkpoint', (db) => db.put(Uint8Array.of(0x02), Uint8Array.of(8, 1))],
       ['a meta record of another format', 'meta', (db) => db.put(Uint8Array.of(0x00), encode({ format: 'something-else', version: 1 }))],
+      ['a meta record of format version 1 (checkpoint digests were sha256 of the state)', 'meta', (db) => db.put(Uint8Array.of(0x00), encode({ format: FORMAT, version: 1 }))],
       ['a missing meta record', 'meta', (db) => db.del(Uint8Array.of(0x00))],
     ]
     it.each(cases)('%s → StorageCorruptError naming %s', async (_name, key, damage) => {
@@ -254,6 +255,8 @@ describe('LevelStorage', () => {
     const storage = await LevelStorage.open(dir())
     const bad = checkpoint(4)
     await expect(storage.apply([viewOp(3), checkpointOp({ ...bad, digest: sha256(Uint8Array.of(1)) })])).rejects.toThrow(RangeError)
+    // The digest is the chunk-tree root of the state, not its plain sha256.
+    await expect(storage.apply([viewOp(3), checkpointOp({ ...bad, digest: sha256(bad.state) })])).rejects.toThrow(RangeError)
     await expect(storage.apply([entryOp({ ...entry(5, 0, 5), prePrepare: fakePrePrepare(6, 0, 5) })])).rejects.toThrow(RangeError)
     await expect(storage.apply([viewOp(-1)])).rejects.toThrow(RangeError)
     await expect(storage.apply([viewOp(1.5)])).rejects.toThrow(RangeError)

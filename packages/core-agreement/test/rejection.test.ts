@@ -5,7 +5,7 @@
  */
 import { encode, sha256 } from '@bftrc/crypto'
 import { describe, expect, it } from 'vitest'
-import { type Commit, type Message, type NewView, type PrePrepare, type Prepare, type ReplicaConfig, type ViewChange, digestOfBatch, encodeMessage } from '../src/index.js'
+import { type Commit, type Message, type NewView, type PrePrepare, type Prepare, type ReplicaConfig, STATE_CHUNK_BYTES, type ViewChange, digestOfBatch, encodeMessage } from '../src/index.js'
 import { Craft } from './craft.js'
 import { EVENTS, Harness, both, from, hex, is, op, to } from './harness.js'
 
@@ -92,7 +92,7 @@ describe('any frame', () => {
       craft.viewChange(1, 'g/2'),
       craft.newView(1, [], []),
       { t: 'fetch-state', seq: 0, digest: h.genesisDigest, chunk: 0 },
-      { t: 'state-chunk', seq: 0, digest: h.genesisDigest, chunk: 0, chunks: 1, data: new Uint8Array(1) },
+      { t: 'state-chunk', seq: 0, digest: h.genesisDigest, chunk: 0, length: 1, proof: [], data: new Uint8Array(1) },
     ]
     for (const sender of ['x/0', 'nobody', 'h/0', 'c0', 'g/1']) {
       for (const m of messages) expectRejected(h, 'g/1', sender, m, 'not-a-peer')
@@ -564,31 +564,33 @@ describe('state-chunk', () => {
 
   it('a chunk nobody asked for', () => {
     const { h } = setup()
-    expectRejected(h, 'g/1', 'g/0', { t: 'state-chunk', seq: 0, digest: h.genesisDigest, chunk: 0, chunks: 1, data: new Uint8Array(8) }, 'unrequested-chunk')
+    expectRejected(h, 'g/1', 'g/0', { t: 'state-chunk', seq: 0, digest: h.genesisDigest, chunk: 0, length: 8, proof: [], data: new Uint8Array(8) }, 'unrequested-chunk')
   })
 
   it('chunks from a replica that is not the source, of another checkpoint, or not requested', () => {
     const { h, proof, source } = fetching()
     expect(source).toBe('g/0')
     const state = new Uint8Array(8)
-    const chunk = { t: 'state-chunk' as const, seq: proof.seq, digest: proof.digest, chunk: 0, chunks: 1, data: state }
+    const chunk = { t: 'state-chunk' as const, seq: proof.seq, digest: proof.digest, chunk: 0, length: 2 * STATE_CHUNK_BYTES, proof: [], data: state }
     expectRejected(h, 'g/3', 'g/1', chunk, 'chunk-not-source')
     expectRejected(h, 'g/3', source, { ...chunk, seq: K }, 'chunk-other-checkpoint')
     expectRejected(h, 'g/3', source, { ...chunk, digest: sha256(proof.digest) }, 'chunk-other-checkpoint')
-    expectRejected(h, 'g/3', source, { ...chunk, chunk: 1, chunks: 2 }, 'chunk-unrequested')
+    expectRejected(h, 'g/3', source, { ...chunk, chunk: 1 }, 'chunk-unrequested')
   })
 
   it('a chunk that lies is detected, reported, and the next replica is asked', () => {
     const { h, proof, source } = fetching()
-    const lie = { t: 'state-chunk' as const, seq: proof.seq, digest: proof.digest, chunk: 0, chunks: 1, data: op('not the state') }
+    const data = op('not the state')
+    const lie = { t: 'state-chunk' as const, seq: proof.seq, digest: proof.digest, chunk: 0, length: data.length, proof: [], data }
     const out = h.inject(source, 'g/3', lie)
     expect(h.counter('g/3', 'dropped.lying-state')).toBe(1)
     expect(h.events('g/3', 'lying-state')).toEqual([{ kind: 'lying-state', source: 0, seq: proof.seq }])
     expect(out.filter(is('fetch-state')).map((f) => f.to)).toEqual(['g/1'])
     expect(h.replica('g/3').status().lastExecuted).toBe(0)
-    // Inconsistent chunk counts are lies too.
-    h.inject('g/1', 'g/3', { ...lie, chunk: 0, chunks: 0 })
+    // A chunk past the end of the length it claims is a lie too (whether asked for or not).
+    h.inject('g/1', 'g/3', { ...lie, chunk: 1 })
     expect(h.counter('g/3', 'dropped.lying-state')).toBe(2)
+    expect(h.events('g/3', 'lying-state').map((e) => (e as { source: number }).source)).toEqual([0, 1])
   })
 })
 

@@ -8,6 +8,13 @@ export function sha256(data: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(data).digest())
 }
 
+/** SHA-256 of the concatenation of `parts`, without building it (a Merkle leaf: a tag, then a chunk). */
+export function sha256Parts(parts: readonly Uint8Array[]): Uint8Array {
+  const h = createHash('sha256')
+  for (const p of parts) h.update(p)
+  return new Uint8Array(h.digest())
+}
+
 /** SHA-256 of a value's canonical encoding: the digest every replica computes alike. */
 export function digestOf(value: Value): Uint8Array {
   return sha256(encode(value))

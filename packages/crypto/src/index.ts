@@ -6,7 +6,7 @@
  */
 export { encode, decode, MAX_DEPTH, DEFAULT_MAX_ENCODED_BYTES, type Value, type ValueMap } from './encoding.js'
 export { asMap, asArray, asUint, asBool, asString, asBytes, optional } from './schema.js'
-export { sha256, digestOf, hmacSha256, bytesEqual, DIGEST_BYTES } from './digest.js'
+export { sha256, sha256Parts, digestOf, hmacSha256, bytesEqual, DIGEST_BYTES } from './digest.js'
 export {
   type KeyPair,
   type KeyFile,

@@ -18,9 +18,9 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { sha256 } from '@bftrc/crypto'
 import { ClassicLevel } from 'classic-level'
 import { DEFAULT_LIMITS, type MessageLimits } from '../limits.js'
+import { stateRoot } from '../merkle.js'
 import { encodeMessage } from '../messages.js'
 import type { PersistOp, PersistedCheckpoint, PersistedEntry, PersistedState, Storage } from '../storage.js'
 import { StorageClosedError, StorageCorruptError, StorageLockedError, StorageWriteError } from './errors.js'
@@ -212,7 +212,7 @@ export class LevelStorage implements Storage {
     }
     if (state === undefined) throw new StorageCorruptError('checkpoint-state', 'missing')
     if (state.length !== header.stateLength) throw new StorageCorruptError('checkpoint-state', `${state.length} bytes, the header says ${header.stateLength}`)
-    if (!equalBytes(sha256(state), header.digest)) throw new StorageCorruptError('checkpoint-state', 'sha256 differs from the checkpoint digest')
+    if (!equalBytes(stateRoot(state), header.digest)) throw new StorageCorruptError('checkpoint-state', 'its chunk-tree root differs from the checkpoint digest')
     for (const e of entries) {
       if (e.seq <= header.seq) throw new StorageCorruptError(`entry/${e.seq}`, `at or below the stored checkpoint ${header.seq} (garbage collection deletes those atomically)`)
     }
@@ -273,7 +273,7 @@ export class LevelStorage implements Storage {
       case 'checkpoint': {
         const cp = op.checkpoint
         if (!isUint(cp.seq)) throw new RangeError(`checkpoint seq ${cp.seq} is not a safe unsigned integer`)
-        if (!equalBytes(sha256(cp.state), cp.digest)) throw new RangeError(`checkpoint ${cp.seq}: sha256(state) differs from its digest`)
+        if (!equalBytes(stateRoot(cp.state), cp.digest)) throw new RangeError(`checkpoint ${cp.seq}: the chunk-tree root of its state differs from its digest`)
         return { op: 'checkpoint', seq: cp.seq, header: encodeCheckpointHeader(cp), state: cp.state }
       }
       case 'forget':

@@ -8,7 +8,7 @@
  * | `00`                     | format marker `{ format, version }`                               |
  * | `01`                     | `{ view }`                                                        |
  * | `02`                     | checkpoint header `{ seq, digest, certificate?, stateLength }`    |
- * | `03`                     | checkpoint state, raw bytes (sha256 = header digest)              |
+ * | `03`                     | checkpoint state, raw bytes (chunk-tree root = header digest)     |
  * | `04`                     | `{ reason }`: LevelDB dropped data once; the store stays refused  |
  * | `10` + seq (8 bytes, BE) | entry `{ seq, view, prePrepare, prepared, committed, prepares?, preparedPrePrepare? }` |
  *
@@ -41,7 +41,8 @@ import type { PersistedCheckpoint, PersistedEntry } from '../storage.js'
 import { StorageCorruptError } from './errors.js'
 
 export const FORMAT = 'bftrc/core-agreement/level-storage'
-export const FORMAT_VERSION = 1
+/** 2: checkpoint digests are chunk-tree roots (merkle.ts); version 1 stored sha256 of the state. */
+export const FORMAT_VERSION = 2
 
 export const META_KEY = Uint8Array.of(0x00)
 export const VIEW_KEY = Uint8Array.of(0x01)

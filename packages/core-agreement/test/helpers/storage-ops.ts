@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type QuorumCertificate, encode, sha256 } from '@bftrc/crypto'
-import type { PersistOp, PersistedCheckpoint, PersistedEntry, PrePrepare } from '../../src/index.js'
+import { type PersistOp, type PersistedCheckpoint, type PersistedEntry, type PrePrepare, stateRoot } from '../../src/index.js'
 
 /** 64 bytes derived from a label: stands in for a signature. */
 export function fakeSignature(label: string): Uint8Array {
@@ -54,7 +54,7 @@ export function entry(seq: number, view: number, tag: number, options: { prepare
 }
 
 export function checkpoint(seq: number, state: Uint8Array = encode({ state: seq }), certified = seq > 0): PersistedCheckpoint {
-  return { seq, digest: sha256(state), ...(certified ? { certificate: fakeCertificate(`checkpoint/${seq}`) } : {}), state }
+  return { seq, digest: stateRoot(state), ...(certified ? { certificate: fakeCertificate(`checkpoint/${seq}`) } : {}), state }
 }
 
 export const viewOp = (view: number): PersistOp => ({ op: 'view', view })
