@@ -333,8 +333,16 @@ export class GenerativeMember {
 
   private stateChunk(to: string): AdversaryFrame[] {
     const seen = this.corpus.pickMessage(this.r, 'state-chunk')
-    const base = seen ?? { t: 'state-chunk' as const, seq: this.seqEdge(), digest: this.digest(), chunk: 0, chunks: 1, data: new Uint8Array(0) }
-    const m = { ...base, seq: this.r.chance(0.5) ? base.seq : this.seqEdge(), chunk: this.number([0, base.chunk]), chunks: this.number([1, base.chunks]), data: this.bytes(256 * 1024) }
+    const base = seen ?? { t: 'state-chunk' as const, seq: this.seqEdge(), digest: this.digest(), chunk: 0, length: 0, proof: [] as Uint8Array[], data: new Uint8Array(0) }
+    const proof: Uint8Array[] = this.r.chance(0.5) ? [...base.proof] : Array.from({ length: edgeLength(this.r, 12) }, () => this.digest())
+    const m = {
+      ...base,
+      seq: this.r.chance(0.5) ? base.seq : this.seqEdge(),
+      chunk: this.number([0, base.chunk]),
+      length: this.number([base.length, base.length + 1, 256 * 1024]),
+      proof,
+      data: this.r.chance(0.3) ? base.data : this.bytes(256 * 1024),
+    }
     return [{ to, bytes: encode(m as never), type: 'gen.state-chunk' }]
   }
 

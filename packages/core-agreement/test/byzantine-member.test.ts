@@ -243,8 +243,9 @@ describe('bytes a peer can draw', () => {
       for (const f of h.inject('g/1', 'g/0', status)) bytesOut += f.bytes.length
     }
     expect(bytesIn).toBe(51_000)
-    // One second's allowance, plus what accrues over that second.
-    expect(bytesOut).toBeLessThanOrEqual(2 * perSecond)
+    // One second's allowance, plus what accrues over that second, plus the one message that may
+    // take the budget below zero (a pre-prepare of one 60 kB request).
+    expect(bytesOut).toBeLessThanOrEqual(2 * perSecond + 64 * 1024)
     expect(bytesOut).toBeGreaterThan(0)
     expect(h.counter(0, 'dropped.answer-budget')).toBeGreaterThan(0)
   })
