@@ -4,7 +4,7 @@
  * The validator checks everything that does not depend on state (shape, certificate, that the
  * call is addressed to us); the executor checks the rest (duplicates, windows) in order.
  */
-import type { ProposalValidator } from '@bftrc/core-agreement'
+import { MAX_VIEW, type ProposalValidator } from '@bftrc/core-agreement'
 import {
   DecodeError,
   type Membership,
@@ -31,6 +31,13 @@ export interface CallEvent {
   readonly op: Uint8Array
   /** f_caller+1 request shares over requestShareStatement(caller, us, k, H(op)). */
   readonly cert: QuorumCertificate
+  /**
+   * Where replies go: the caller's view as the proposing replica saw it in the shares of this
+   * certificate (the (f+1)-th highest, so at least one correct caller replica has taken part in
+   * it). Not signed and not part of the key: only a routing hint, the same on every replica
+   * because it is ordered; a wrong one costs the caller a retransmission, never a wrong result.
+   */
+  readonly route?: number
 }
 
 export interface ReplyEvent {
@@ -81,7 +88,7 @@ export function encodeEvent(ev: GroupEvent): Uint8Array {
       : ev.e === 'tick'
       ? { e: ev.e, at: ev.at }
       : ev.e === 'call'
-        ? { e: ev.e, caller: ev.caller, k: ev.k, op: ev.op, cert: certificateToValue(ev.cert) }
+        ? { e: ev.e, caller: ev.caller, k: ev.k, op: ev.op, cert: certificateToValue(ev.cert), route: ev.route }
         : { e: ev.e, callee: ev.callee, k: ev.k, result: ev.result, cert: certificateToValue(ev.cert) }
   return encode(v)
 }
@@ -91,7 +98,14 @@ export function decodeEvent(bytes: Uint8Array, maxOpBytes: number): GroupEvent {
   const e = asString(m.e, 'e', 16)
   switch (e) {
     case 'call':
-      return { e, caller: asString(m.caller, 'caller', 32), k: asUint(m.k, 'k'), op: asBytes(m.op, 'op', undefined, maxOpBytes), cert: certificateFromValue(m.cert, 'cert') }
+      return {
+        e,
+        caller: asString(m.caller, 'caller', 32),
+        k: asUint(m.k, 'k'),
+        op: asBytes(m.op, 'op', undefined, maxOpBytes),
+        cert: certificateFromValue(m.cert, 'cert'),
+        ...(m.route !== undefined ? { route: asUint(m.route, 'route', MAX_VIEW) } : {}),
+      }
     case 'reply':
       return { e, callee: asString(m.callee, 'callee', 32), k: asUint(m.k, 'k'), result: asBytes(m.result, 'result', undefined, maxOpBytes), cert: certificateFromValue(m.cert, 'cert') }
     case 'tick':

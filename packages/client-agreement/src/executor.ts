@@ -26,7 +26,8 @@ export interface ExecutorLimits {
 
 export type Effect =
   | { readonly kind: 'send-call'; readonly callee: string; readonly k: number; readonly op: Uint8Array }
-  | { readonly kind: 'send-reply'; readonly caller: string; readonly k: number; readonly result: Uint8Array }
+  /** `route`: the caller's view to send the reply to (from the ordered call), when known. */
+  | { readonly kind: 'send-reply'; readonly caller: string; readonly k: number; readonly result: Uint8Array; readonly route?: number }
   | { readonly kind: 'call-delivered'; readonly callee: string; readonly k: number; readonly result: Uint8Array }
   | { readonly kind: 'call-executed'; readonly caller: string; readonly k: number }
   /** An ordered event that changed nothing, or an application handler that failed: `code` is one of a fixed set (counters), `detail` says more. */
@@ -313,7 +314,7 @@ export class GroupExecutor implements Executor {
       // The validator accepted it, so this cannot happen on a correct replica.
       throw new Error('an ordered proposal does not decode')
     }
-    if (ev.e === 'call') this.onCallEvent(ev.caller, ev.k, ev.op)
+    if (ev.e === 'call') this.onCallEvent(ev.caller, ev.k, ev.op, ev.route)
     else if (ev.e === 'reply') this.onReplyEvent(ev.callee, ev.k, ev.result)
     else if (ev.e === 'upgrade') this.onUpgradeEvent(ev.request)
     // A tick only advances agreed time; due timers fired in beginBatch.
@@ -330,7 +331,7 @@ export class GroupExecutor implements Executor {
     return c
   }
 
-  private onCallEvent(caller: string, k: number, op: Uint8Array): void {
+  private onCallEvent(caller: string, k: number, op: Uint8Array, route: number | undefined): void {
     const c = this.callerState(caller)
     if (k <= c.executedLow || c.executedAbove.has(k)) {
       this.effects.push({ kind: 'rejected', code: 'duplicate-call', detail: 'the call was executed before', key: `call:${caller}:${k}` })
@@ -366,17 +367,17 @@ export class GroupExecutor implements Executor {
     // Answered later only when the handler asked to (ctx.defer()) and returned normally; a handler
     // that threw or returned something else answers now, with an error, so the call never hangs.
     if (deferred && answer !== undefined && !(answer instanceof Uint8Array)) c.deferred.add(k)
-    else if (answer instanceof Uint8Array) this.answer(caller, k, answer)
-    else this.answer(caller, k, errorResult(answer === undefined ? 'the handler failed' : 'the handler returned neither bytes nor ctx.defer()'))
+    else if (answer instanceof Uint8Array) this.answer(caller, k, answer, route)
+    else this.answer(caller, k, errorResult(answer === undefined ? 'the handler failed' : 'the handler returned neither bytes nor ctx.defer()'), route)
   }
 
-  private answer(caller: string, k: number, result: Uint8Array): void {
+  private answer(caller: string, k: number, result: Uint8Array, route?: number): void {
     const c = this.callerState(caller)
     if (!(result instanceof Uint8Array)) result = errorResult('the result is not bytes')
     else if (result.length > this.limits.maxOpBytes) result = errorResult('result too large')
     c.deferred.delete(k)
     c.replies.set(k, { result, digest: sha256(result) })
-    this.effects.push({ kind: 'send-reply', caller, k, result })
+    this.effects.push({ kind: 'send-reply', caller, k, result, ...(route !== undefined ? { route } : {}) })
   }
 
   // ---------------------------------------------------------------- caller side

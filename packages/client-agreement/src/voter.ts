@@ -48,6 +48,12 @@ export interface VoterConfig {
   readonly maxOpBytes: number
   /** A backup proposes a due timer tick itself only after the primary has had this long. */
   readonly tickGrace: number
+  /**
+   * Once a quorum of the callee has agreed on a call's result digest without its full bytes, the
+   * caller waits as long again as the call took so far (at most this many ms) before asking every
+   * callee replica for it: the designated one may be behind or faulty.
+   */
+  readonly resultTimeout: number
 }
 
 export const DEFAULT_VOTER_CONFIG: VoterConfig = {
@@ -60,6 +66,7 @@ export const DEFAULT_VOTER_CONFIG: VoterConfig = {
   maxWorkflows: 1_000,
   maxOpBytes: 64 * 1024,
   tickGrace: 200,
+  resultTimeout: 50,
 }
 
 export interface VoterInit {
@@ -100,6 +107,9 @@ interface CallTracker {
   retransmitted: boolean
   deadline: number
   timeout: number
+  /** When a quorum of callee replicas had agreed on the result's digest without its full bytes. */
+  digestsAgreedAt?: number
+  askedForResult?: boolean
 }
 
 interface Collection {
@@ -112,6 +122,14 @@ interface Collection {
   proposed: boolean
   /** Replicas whose shares it holds (each costs one slot of that replica's buffer). */
   readonly senders: Set<string>
+  /** The view each sender's share named (see `routeOf`). */
+  readonly views: Map<number, number>
+}
+
+/** The (f+1)-th highest view the shares of a collection name: at least one correct sender has taken part in it. */
+function routeOf(c: Collection, group: Group): number | undefined {
+  const views = [...c.views.values()].sort((a, b) => b - a)
+  return views[group.weakQuorum - 1]
 }
 
 /** Bytes of a reply share besides its result (names, digest, signature, view), for the answer budget. */
@@ -205,12 +223,19 @@ export class Voter {
     this.replica.tick(this.now)
     this.drain()
     for (const t of this.calls.values()) {
-      if (this.now < t.deadline) continue
-      // Fallback: the call is late; every callee replica gets our share, and those that executed
-      // the call answer us from their reply cache.
-      this.count('call-retransmit')
-      const share: RequestShare = { ...t.share, view: this.replica.status().view, retransmit: true }
+      // Fallback: the call is late, or a quorum of the callee agrees on its result's digest but
+      // the replica meant to send the full result has not: every callee replica gets our share,
+      // and those that executed the call answer us from their reply cache, in full.
+      const resultWait = t.digestsAgreedAt === undefined ? 0 : Math.min(this.config.resultTimeout, Math.max(1, t.digestsAgreedAt - t.sentAt))
+      const resultMissing = t.digestsAgreedAt !== undefined && !t.askedForResult && this.now - t.digestsAgreedAt >= resultWait
+      if (this.now < t.deadline && !resultMissing) continue
+      this.count(resultMissing ? 'result-asked' : 'call-retransmit')
+      const share: RequestShare = { ...t.share, view: this.replica.status().activeView, retransmit: true }
       for (const m of this.groupOf(t.callee).members) this.sendInterGroup(m.id, share)
+      if (resultMissing) {
+        t.askedForResult = true
+        continue
+      }
       t.retransmitted = true
       t.timeout = Math.min(2 * t.timeout, this.config.maxCallTimeout)
       t.deadline = this.now + t.timeout
@@ -350,8 +375,11 @@ export class Voter {
       case 'call-executed':
         for (const key of this.incoming.keys()) if (key.startsWith(`${e.caller}:${e.k}:`)) this.forget(this.incoming, key)
         return
-      case 'send-reply':
-        return this.sendReplyShare(e.caller, e.k, e.result, this.believedPrimary(this.groupOf(e.caller)), e.k % this.group.n === this.replica.index)
+      case 'send-reply': {
+        const caller = this.groupOf(e.caller)
+        const to = e.route !== undefined ? (caller.members[primaryOf(caller, e.route)] as { id: string }).id : this.believedPrimary(caller)
+        return this.sendReplyShare(e.caller, e.k, e.result, to, e.k % this.group.n === this.replica.index)
+      }
       case 'rejected':
         return this.count(`rejected.${e.code}`)
     }
@@ -376,7 +404,7 @@ export class Voter {
       callee,
       k,
       op,
-      view: this.replica.status().view,
+      view: this.replica.status().activeView,
       retransmit: false,
       signature: signBytes(this.keyPair, requestShareStatement(this.membership.deployment, this.group.name, callee, k, sha256(op))),
     }
@@ -406,7 +434,7 @@ export class Voter {
       k,
       resultDigest,
       ...(full ? { result } : {}),
-      view: this.replica.status().view,
+      view: this.replica.status().activeView,
       signature: signBytes(this.keyPair, replyShareStatement(this.membership.deployment, this.group.name, caller, k, resultDigest)),
     }
     this.sendInterGroup(to, share)
@@ -449,7 +477,8 @@ export class Voter {
     const c = this.collect(this.incoming, key, this.groupOf(group), statement, from, index, m.signature)
     if (c === undefined) return
     c.payload = m.op
-    this.proposeCollected(c, (cert, op) => encodeEvent({ e: 'call', caller: m.caller, k: m.k, op, cert }))
+    c.views.set(index, m.view)
+    this.proposeCollected(c, (cert, op) => encodeEvent({ e: 'call', caller: m.caller, k: m.k, op, cert, route: routeOf(c, this.groupOf(group)) }))
   }
 
   private onReplyShare(group: string, index: number, from: string, m: ReplyShare): void {
@@ -464,6 +493,10 @@ export class Voter {
     const c = this.collect(this.replies, key, this.groupOf(group), statement, from, index, m.signature)
     if (c === undefined) return
     if (m.result !== undefined) c.payload = m.result
+    else if (c.payload === undefined && c.collector.size >= this.groupOf(group).quorum) {
+      const t = this.calls.get(callKey(m.callee, m.k))
+      if (t !== undefined) t.digestsAgreedAt ??= this.now
+    }
     this.proposeCollected(c, (cert, result) => encodeEvent({ e: 'reply', callee: m.callee, k: m.k, result, cert }))
   }
 
@@ -502,7 +535,7 @@ export class Voter {
         this.count('dropped.share-buffer-full')
         return undefined
       }
-      c = { collector: new ShareCollector(group, statement, group.weakQuorum), payload: undefined, proposed: false, senders: new Set() }
+      c = { collector: new ShareCollector(group, statement, group.weakQuorum), payload: undefined, proposed: false, senders: new Set(), views: new Map() }
       map.set(key, c)
     }
     if (!c.senders.has(from)) {

@@ -32,7 +32,7 @@ export interface RequestShare {
   readonly callee: string
   readonly k: number
   readonly op: Uint8Array
-  /** The sender's current view in the caller group. */
+  /** The view the sender last took part in, in the caller group (see ReplicaStatus.activeView). */
   readonly view: number
   /** Sent to every callee replica because the call took too long (the fallback path). */
   readonly retransmit: boolean
@@ -47,7 +47,7 @@ export interface ReplyShare {
   readonly resultDigest: Uint8Array
   /** From the designated replica (k mod n), and from every replica answering a retransmission. */
   readonly result?: Uint8Array
-  /** The sender's current view in the callee group. */
+  /** The view the sender last took part in, in the callee group (see ReplicaStatus.activeView). */
   readonly view: number
   readonly signature: Uint8Array
 }

@@ -23,10 +23,16 @@ export interface ClientConfig {
    */
   readonly retransmitTimeout: number
   readonly maxRetransmitTimeout: number
+  /**
+   * Once 2f+1 replicas have agreed on a result's digest without its full bytes, the client waits
+   * as long again as that took (at most this many ms) before asking every replica for it: the
+   * replica meant to send it in full may be behind or faulty.
+   */
+  readonly resultTimeout: number
   readonly limits: MessageLimits
 }
 
-export const DEFAULT_CLIENT_CONFIG: ClientConfig = { retransmitTimeout: 500, maxRetransmitTimeout: 8_000, limits: DEFAULT_LIMITS }
+export const DEFAULT_CLIENT_CONFIG: ClientConfig = { retransmitTimeout: 500, maxRetransmitTimeout: 8_000, resultTimeout: 50, limits: DEFAULT_LIMITS }
 
 export interface ClientInit {
   readonly membership: Membership
@@ -71,6 +77,10 @@ interface Outstanding {
   timeout: number
   fellBack: boolean
   retransmitted: boolean
+  /** When 2f+1 replicas had agreed on a digest without the full result (see `resultTimeout`). */
+  digestsAgreedAt: number | undefined
+  /** Sent again to every replica for the full result. */
+  askedForResult: boolean
   readonly replies: Map<number, Reply>
 }
 
@@ -130,7 +140,7 @@ export class Client {
     const readOnly = options.readOnly === true
     const request = this.makeRequest(op, readOnly)
     const timeout = readOnly ? this.config.retransmitTimeout : this.orderedTimeout()
-    this.outstanding = { request, op, invokedAt: this.now, deadline: this.now + timeout, timeout, fellBack: false, retransmitted: false, replies: new Map() }
+    this.outstanding = { request, op, invokedAt: this.now, deadline: this.now + timeout, timeout, fellBack: false, retransmitted: false, digestsAgreedAt: undefined, askedForResult: false, replies: new Map() }
     if (readOnly || !this.viewKnown) this.broadcast(request)
     else this.messages.push({ to: this.primaryId(), message: { t: 'request', request } })
     return request.timestamp
@@ -157,7 +167,19 @@ export class Client {
   tick(now: number): void {
     if (now > this.now) this.now = now
     const o = this.outstanding
-    if (o === undefined || this.now < o.deadline) return
+    if (o === undefined) return
+    // Waiting as long again as the digests took to agree (at most `resultTimeout`) costs a slow
+    // or faulty designated replica at most one more round, never a retransmission timeout.
+    const resultWait = o.digestsAgreedAt === undefined ? 0 : Math.min(this.config.resultTimeout, Math.max(1, o.digestsAgreedAt - o.invokedAt))
+    if (o.digestsAgreedAt !== undefined && !o.askedForResult && this.now - o.digestsAgreedAt >= resultWait) {
+      // 2f+1 replicas agree on the result's digest, but the one meant to send it in full is
+      // slow, behind or faulty: ask every replica (each answers from its reply cache with the
+      // full result) rather than wait a whole retransmission timeout.
+      o.askedForResult = true
+      this.count('result-asked')
+      this.broadcast(o.request)
+    }
+    if (this.now < o.deadline) return
     if (o.request.readOnly) {
       // Not enough matching read-only answers in time: order it instead.
       this.count('read-only-fallback')
@@ -220,7 +242,12 @@ export class Client {
     for (const list of byDigest.values()) {
       if (list.length < needed) continue
       const full = list.find((r) => r.result !== undefined)
-      if (full === undefined) continue
+      if (full === undefined) {
+        // Enough replicas agree on the digest, but the one meant to send the full result has
+        // not: if it stays missing for `resultTimeout`, `tick` asks every replica for it.
+        if (list.length >= this.group.quorum) o.digestsAgreedAt ??= this.now
+        continue
+      }
       // The view at least f+1 replicas report (so at least one correct replica is there).
       const views = list.map((r) => r.view).sort((a, b) => b - a)
       const view = views[this.group.weakQuorum - 1] ?? this.view

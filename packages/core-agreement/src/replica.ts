@@ -85,6 +85,8 @@ import type { PersistOp, PersistedEntry, PersistedState } from './storage.js'
 const VERIFIED_CACHE_LIMIT = 4096
 /** Sequence numbers a STATUS answer resends at most (bounds the work one STATUS can cause). */
 const STATUS_RESEND_LIMIT = 32
+/** Pending proposals a backup resends to the primary per STATUS interval at most. */
+const PROPOSAL_RESENDS = 16
 /** Rate-limited proposal keys remembered per proposer (a handful of kinds, so a few suffice). */
 const RATE_LIMITED_LIMIT = 1024
 
@@ -109,6 +111,12 @@ export interface ReplicaStatus {
   readonly view: number
   readonly primary: number
   readonly active: boolean
+  /**
+   * The view this replica last took part in (entered with its NEW-VIEW, or 0): what it tells
+   * other groups, so that a replica changing view alone does not make them believe its group
+   * moved to a view nobody else is in.
+   */
+  readonly activeView: number
   readonly lastExecuted: number
   readonly stableCheckpoint: number
   readonly logEntries: number
@@ -141,6 +149,7 @@ export class Replica {
   private now: number
   private view = 0
   private active = true
+  private activeView = 0
   private readonly log = new Map<number, LogEntry>()
   private lastExecuted = 0
   private lastExecStamp = 0
@@ -156,8 +165,12 @@ export class Replica {
   private readonly queue: FairQueue<Request>
   private lastAssigned = 0
   private lastAssignedStamp = 0
-  /** Primary: the highest timestamp per client in an issued, not yet executed batch. */
-  private readonly inFlight = new Map<string, number>()
+  /**
+   * Primary: per client, the highest timestamp in an issued, not yet executed batch, and that
+   * batch's sequence number (see `inFlightAt`: an entry whose slot executed, or left our log
+   * without executing here, no longer counts).
+   */
+  private readonly inFlight = new Map<string, { readonly timestamp: number; readonly seq: number }>()
   // Backup: requests received directly from clients and not yet executed (they arm the view-change timer).
   private readonly pending = new Map<string, Request>()
   private readonly verifiedRequests = new Set<string>()
@@ -170,7 +183,8 @@ export class Replica {
   /** `${proposer}:${key}` → when a rate-limited proposal was last accepted from that replica. */
   private readonly lastRateLimited = new Map<string, number>()
   private readonly pendingProposals = new Map<string, Uint8Array>()
-  private readonly inFlightProposals = new Set<string>()
+  /** Primary: proposals in an issued, not yet executed batch, by key, with the batch's sequence number. */
+  private readonly inFlightProposals = new Map<string, number>()
   private readonly validProposals = new Map<string, string>()
 
   // Slots committed here whose committed flag is not written yet (see advance).
@@ -186,6 +200,13 @@ export class Replica {
   // rule: a replica alone in a view must not time out of it and climb ahead of the others).
   private gatedViewChangeTimeout: number | undefined
   private lastStatusSent: number
+  /**
+   * While not active: the latest view below ours in which we saw the group decide a batch (its
+   * primary's signed pre-prepare, learned from), so our pending events can go to that primary.
+   */
+  private progressView: number | undefined
+  /** Send STATUS at the next tick, whatever the interval (we learned we are behind). */
+  private statusWanted = false
 
   // State transfer.
   private transferTarget: { proof: CheckpointProof; learnedAt: number } | undefined
@@ -293,13 +314,15 @@ export class Replica {
     // STATUS: often while waiting for something, rarely (a heartbeat) when idle, so a replica
     // that missed the last batches before the group fell idle still learns it is behind.
     const interval = this.hasWork() || !this.active ? this.config.statusInterval : this.config.idleStatusInterval
-    if (this.now - this.lastStatusSent >= interval) {
+    if (this.statusWanted || this.now - this.lastStatusSent >= interval) {
+      this.statusWanted = false
       this.lastStatusSent = this.now
       this.broadcast({ t: 'status', view: this.view, active: this.active, lastExecuted: this.lastExecuted, stable: this.stable.seq })
       if (!this.active) {
         const own = this.viewChanges.get(this.index)
         if (own !== undefined && own.view === this.view) this.broadcast(own)
       }
+      this.resendPendingProposals()
     }
     this.driveStateTransfer()
   }
@@ -330,6 +353,7 @@ export class Replica {
       view: this.view,
       primary: primaryOf(this.group, this.view),
       active: this.active,
+      activeView: this.activeView,
       lastExecuted: this.lastExecuted,
       stableCheckpoint: this.stable.seq,
       logEntries: this.log.size,
@@ -428,6 +452,16 @@ export class Replica {
 
   private inWindow(seq: number): boolean {
     return seq > this.stable.seq && seq <= this.stable.seq + this.config.logWindow
+  }
+
+  /**
+   * Drops a vote or pre-prepare outside our window. One above it means the group has moved past
+   * us: ask for what we miss at the next tick, not a whole STATUS interval later (a group that
+   * runs through its window in less than that would leave us behind for good).
+   */
+  private outsideWindow(seq: number): void {
+    if (seq > this.stable.seq + this.config.logWindow) this.statusWanted = true
+    this.drop('outside-window')
   }
 
   private hasWork(): boolean {
@@ -542,15 +576,34 @@ export class Replica {
   private enqueue(r: Request, source: string): void {
     const queued = this.queue.get(r.client)
     if (queued !== undefined && queued.timestamp >= r.timestamp) return this.drop('duplicate-request')
-    if ((this.inFlight.get(r.client) ?? -1) >= r.timestamp) return this.drop('duplicate-request')
+    if ((this.inFlightAt(this.inFlight, r.client)?.timestamp ?? -1) >= r.timestamp) return this.drop('duplicate-request')
     const outcome = this.queue.add(source, r.client, r)
     if (outcome === 'source-full') this.drop('source-queue-full')
     else if (outcome === 'full') this.drop('queue-full')
   }
 
+  /**
+   * An in-flight entry that still stands for a batch we will execute: its slot is above what we
+   * executed and still holds a pre-prepare of our view. One whose slot we passed by state
+   * transfer, or that a view change dropped, is forgotten here; kept, it made the primary refuse
+   * the request (or certified event) as a duplicate for ever.
+   */
+  private inFlightAt<V extends number | { readonly seq: number }>(map: Map<string, V>, key: string): V | undefined {
+    const entry = map.get(key)
+    if (entry === undefined) return undefined
+    const seq = typeof entry === 'number' ? entry : entry.seq
+    const slot = this.log.get(seq)
+    if (seq > this.lastExecuted && slot?.prePrepare !== undefined && slot.view === this.view) return entry
+    map.delete(key)
+    return undefined
+  }
+
   /** Adaptive batching: issue batches while fewer than `pipelineDepth` are in flight. */
   private assignBatches(): void {
     if (!this.isPrimary() || !this.active) return
+    // A primary that caught up by state transfer (or restarted) is past slots it once assigned:
+    // new batches go above what it executed, never into a slot the checkpoint already covers.
+    if (this.lastAssigned < this.lastExecuted) this.lastAssigned = this.lastExecuted
     while (
       (this.queue.size > 0 || this.proposalQueue.size > 0) &&
       this.lastAssigned - this.lastExecuted < this.config.pipelineDepth &&
@@ -564,7 +617,7 @@ export class Replica {
         if (requests.length > 0 && bytes + r.op.length > this.config.maxBatchBytes) return false
         if (r.timestamp <= this.clientTable.lastTimestamp(client)) return 'skip'
         requests.push(r)
-        this.inFlight.set(client, r.timestamp)
+        this.inFlight.set(client, { timestamp: r.timestamp, seq: this.lastAssigned + 1 })
         bytes += r.op.length
         return true
       })
@@ -572,7 +625,7 @@ export class Replica {
       this.proposalQueue.take((key, payload) => {
         if (proposals.length >= this.config.limits.maxBatchProposals) return false
         if (proposals.length + requests.length > 0 && bytes + payload.length > this.config.maxBatchBytes) return false
-        this.inFlightProposals.add(key)
+        this.inFlightProposals.set(key, this.lastAssigned + 1)
         proposals.push(payload)
         bytes += payload.length
         return true
@@ -628,7 +681,10 @@ export class Replica {
       }
       this.pendingProposals.set(key, payload)
     }
-    if (this.active) this.send(this.primaryId(), { t: 'proposal', payload })
+    // Changing view, we hand it to the primary of the view the group still decides in, if we
+    // know one (see `progressView`); otherwise it waits for our NEW-VIEW.
+    const view = this.active ? this.view : this.progressView
+    if (view !== undefined && primaryOf(this.group, view) !== this.index) this.send(this.primaryId(view), { t: 'proposal', payload })
     this.armViewChangeTimer()
     return true
   }
@@ -646,7 +702,7 @@ export class Replica {
    * at most once per their interval.
    */
   private enqueueProposal(proposer: number, key: string, payload: Uint8Array): boolean {
-    if (this.inFlightProposals.has(key)) {
+    if (this.inFlightAt(this.inFlightProposals, key) !== undefined) {
       this.drop('duplicate-proposal')
       return true
     }
@@ -670,6 +726,28 @@ export class Replica {
     return true
   }
 
+  /**
+   * A backup's proposals still waiting go to the primary again (a few per STATUS interval, oldest
+   * first, then to the back of the line): one lost or refused frame must not leave an event to
+   * the view-change timer alone, nor one that stays unordered wait for ever.
+   */
+  private resendPendingProposals(): void {
+    if (this.pendingProposals.size === 0) return
+    // While we change view (alone, perhaps, in a view nobody else is in), the group may go on
+    // in the view we learn its batches from: hand our events to that view's primary, or a
+    // certified reply this replica alone collected would wait until the next real view change.
+    const view = this.active ? this.view : this.progressView
+    if (view === undefined || primaryOf(this.group, view) === this.index) return
+    let n = 0
+    for (const [key, payload] of this.pendingProposals) {
+      if (n++ >= PROPOSAL_RESENDS) break
+      this.pendingProposals.delete(key)
+      this.pendingProposals.set(key, payload)
+      this.send(this.primaryId(view), { t: 'proposal', payload })
+    }
+    this.armViewChangeTimer()
+  }
+
   /** Upper layers call this when an event they proposed is no longer needed (e.g. already executed). */
   withdraw(key: string): void {
     this.proposalQueue.delete(key)
@@ -684,7 +762,7 @@ export class Replica {
    */
   private onPrePrepare(from: number, pp: PrePrepare): void {
     if (pp.view > this.view) return this.drop('future-view')
-    if (!this.inWindow(pp.seq)) return this.drop('outside-window')
+    if (!this.inWindow(pp.seq)) return this.outsideWindow(pp.seq)
     if (!this.active || pp.view < this.view) return this.learnPrePrepare(pp)
     // Look the slot up without creating it: a rejected pre-prepare must leave no log entry behind.
     const e = this.log.get(pp.seq)
@@ -759,7 +837,7 @@ export class Replica {
   private onPrepare(from: number, m: Prepare): void {
     if (!this.active || m.view !== this.view) return this.drop(m.view > this.view ? 'future-view' : 'old-view')
     if (from === primaryOf(this.group, m.view)) return this.drop('prepare-from-primary')
-    if (!this.inWindow(m.seq)) return this.drop('outside-window')
+    if (!this.inWindow(m.seq)) return this.outsideWindow(m.seq)
     const existing = this.log.get(m.seq)?.prepares.get(from)
     if (existing !== undefined && existing.view >= m.view) return this.drop('duplicate')
     const member = this.group.members[from]
@@ -774,7 +852,7 @@ export class Replica {
 
   private onCommit(from: number, m: Commit): void {
     if (m.view > this.view) return this.drop('future-view')
-    if (!this.inWindow(m.seq)) return this.drop('outside-window')
+    if (!this.inWindow(m.seq)) return this.outsideWindow(m.seq)
     const e = this.entry(m.seq)
     if (!LogEntry.addVote(e.commits, from, { view: m.view, digest: m.digest })) return this.drop('duplicate')
     if (this.active && m.view === this.view) this.advance(e)
@@ -804,7 +882,7 @@ export class Replica {
   /** An attestation from a peer that it executed a batch (we are behind and out of its view). */
   private onExecuted(from: number, m: Executed): void {
     if (m.seq <= this.lastExecuted) return this.drop('old-executed')
-    if (!this.inWindow(m.seq)) return this.drop('outside-window')
+    if (!this.inWindow(m.seq)) return this.outsideWindow(m.seq)
     const existing = this.log.get(m.seq)?.attestations.get(from)
     if (existing !== undefined) return this.drop('duplicate')
     const member = this.group.members[from]
@@ -826,6 +904,7 @@ export class Replica {
     e.prePrepare = decided
     e.digest = digestOfBatch(this.ctx.scope, decided.batch)
     e.committed = true
+    if (!this.active && decided.view < this.view && decided.view > (this.progressView ?? -1)) this.progressView = decided.view
     this.count('learned-commit')
     this.persistEntry(e)
     this.executeInOrder()
@@ -899,7 +978,7 @@ export class Replica {
     if (waiting !== undefined && waiting.timestamp <= r.timestamp) this.pending.delete(r.client)
     const queued = this.queue.get(r.client)
     if (queued !== undefined && queued.timestamp <= r.timestamp) this.queue.delete(r.client)
-    if ((this.inFlight.get(r.client) ?? Number.POSITIVE_INFINITY) <= r.timestamp) this.inFlight.delete(r.client)
+    if ((this.inFlight.get(r.client)?.timestamp ?? Number.POSITIVE_INFINITY) <= r.timestamp) this.inFlight.delete(r.client)
   }
 
   private executeBatch(e: LogEntry): void {
@@ -1025,8 +1104,11 @@ export class Replica {
     if (own !== undefined) this.count('state-divergence')
     // We are behind this checkpoint (or our state differs from the group's): fetch it unless
     // the log brings us there first.
+    // A higher checkpoint replaces the target but keeps when we first learned we were behind:
+    // in a group that checkpoints faster than a STATUS interval, restarting that clock with
+    // every proof meant the fetch never began.
     if (this.transferTarget === undefined || this.transferTarget.proof.seq < proof.seq) {
-      this.transferTarget = { proof, learnedAt: this.now }
+      this.transferTarget = { proof, learnedAt: this.transferTarget?.learnedAt ?? this.now }
     }
   }
 
@@ -1253,6 +1335,8 @@ export class Replica {
 
   private enterNewView(nv: NewView, stable: CheckpointProof): void {
     this.active = true
+    this.activeView = nv.view
+    this.progressView = undefined
     this.currentNewView = nv
     this.viewChangeDeadline = undefined
     this.gatedViewChangeTimeout = undefined
@@ -1293,10 +1377,10 @@ export class Replica {
       this.lastAssignedStamp = maxStamp
       for (const pp of [...nv.prePrepares, ...sameView.map((e) => e.prePrepare as PrePrepare)]) {
         if (pp.seq <= this.lastExecuted) continue
-        for (const r of pp.batch.requests) if (r.timestamp > (this.inFlight.get(r.client) ?? -1)) this.inFlight.set(r.client, r.timestamp)
+        for (const r of pp.batch.requests) if (r.timestamp > (this.inFlight.get(r.client)?.timestamp ?? -1)) this.inFlight.set(r.client, { timestamp: r.timestamp, seq: pp.seq })
         for (const p of pp.batch.proposals ?? []) {
           const key = this.proposalKey(p)
-          if (key !== undefined) this.inFlightProposals.add(key)
+          if (key !== undefined) this.inFlightProposals.set(key, pp.seq)
         }
       }
       for (const [key, payload] of this.pendingProposals) this.enqueueProposal(this.index, key, payload)
@@ -1309,8 +1393,13 @@ export class Replica {
       for (const r of this.queue.values()) this.send(this.primaryId(), { t: 'request', request: r })
       this.queue.clear()
       for (const r of this.pending.values()) this.send(this.primaryId(), { t: 'request', request: r })
-      for (const payload of this.proposalQueue.values()) this.send(this.primaryId(), { t: 'proposal', payload })
-      this.proposalQueue.clear()
+      // Proposals this replica queued as primary are now ones it waits for, like its own: kept
+      // (and resent, and guarded by the view-change timer) until they execute.
+      this.proposalQueue.take((key, payload) => {
+        if (this.pendingProposals.size >= this.config.maxPendingRequests) return 'skip'
+        this.pendingProposals.set(key, payload)
+        return true
+      })
       for (const payload of this.pendingProposals.values()) this.send(this.primaryId(), { t: 'proposal', payload })
       if (this.pending.size > 0 || this.pendingProposals.size > 0) this.armViewChangeTimer()
     }
@@ -1380,6 +1469,8 @@ export class Replica {
     for (const seq of this.log.keys()) if (seq <= proof.seq) this.log.delete(seq)
     this.makeStable(proof, state)
     this.event({ kind: 'state-transferred', seq: proof.seq })
+    // The group went on while we fetched: ask for the slots above the checkpoint right away.
+    this.statusWanted = true
     this.executeInOrder()
   }
 

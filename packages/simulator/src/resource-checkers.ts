@@ -11,7 +11,7 @@
  *   can bound what an adversary draws back per byte it sends (see run.ts, amplification).
  */
 import type { VoterConfig } from '@bftrc/client-agreement'
-import { type ReplicaConfig, resolveConfig } from '@bftrc/core-agreement'
+import { MAX_STATE_BYTES, type ReplicaConfig, resolveConfig } from '@bftrc/core-agreement'
 import type { Group } from '@bftrc/crypto'
 import type { Violation } from './checkers.js'
 
@@ -59,8 +59,9 @@ export function memoryBounds(voter: Partial<VoterConfig>, group: Group, members:
   const callWindow = voter.callWindow ?? 64
   const maxOpenClients = c.maxOpenClients
   return {
-    // The window of slots, and slots a view change or learned commits may hold above it.
-    log: c.logWindow + c.checkpointInterval + 1,
+    // The window above our stable checkpoint, and the window above a NEW-VIEW's checkpoint when
+    // that one is ahead of ours (its slots wait there while we fetch the state below them).
+    log: 2 * c.logWindow + 1,
     checkpointVotes: group.n * ((2 * c.logWindow) / c.checkpointInterval + 1),
     ownCheckpoints: c.logWindow / c.checkpointInterval + 2,
     queue: c.maxPendingRequests,
@@ -84,6 +85,8 @@ export function memoryBounds(voter: Partial<VoterConfig>, group: Group, members:
     // Share collections: at most `callWindow` per sending replica of another group.
     incoming: callWindow * members,
     replyCollections: callWindow * members,
+    // A state being fetched: only verified chunks of a state whose size 2f+1 replicas signed.
+    stateTransferBytes: MAX_STATE_BYTES,
   }
 }
 

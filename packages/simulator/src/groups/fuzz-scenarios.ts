@@ -17,8 +17,8 @@ import type { GroupScenario, GroupScenarioParams } from './group-scenarios.js'
 import type { GroupScheduledAction, GroupSimulation, GroupSimulationOptions, PlainClientSpec } from './group-simulation.js'
 
 const MILD: NetworkFaults = { dropRate: 0.01, duplicateRate: 0.01, minDelay: 1, maxDelay: 10 }
-/** Frequent checkpoints (state transfers happen), and a small answer budget (so it binds). */
-const CONFIG = { core: { checkpointInterval: 4, logWindow: 8, answerBytesPerSecond: 64 * 1024 } }
+/** Frequent checkpoints (state transfers happen), and an answer budget of 1 MiB/s (a sixteenth of the default, so it binds). */
+const CONFIG = { core: { checkpointInterval: 4, logWindow: 8, answerBytesPerSecond: 1024 * 1024 } }
 
 const KV_V2_DIGEST = sha256(new TextEncoder().encode('register-v2 code bundle'))
 const DRIVER_V2_DIGEST = sha256(new TextEncoder().encode('driver-v2 fuzz code bundle'))

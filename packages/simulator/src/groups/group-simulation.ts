@@ -580,14 +580,14 @@ export class GroupSimulation {
         if (e === undefined) break
         this.time = e.at
         e.run()
+        // The measured workload ends when its last request and call complete (convergence of
+        // a replica that fell behind is not something its clients wait for).
+        if (this.measureStartedAt !== undefined && this.measureEndedAt === undefined && this.driversDone() && this.clientsDone(true)) this.measureEndedAt = this.time
         if (this.driversDone() && this.clientsDone(false) && this.converged()) {
           if (this.phase === 'liveness') {
             if (this.options.measure === undefined) break
             if (this.measureStartedAt === undefined) this.startMeasured()
-            else if (this.clientsDone(true)) {
-              this.measureEndedAt = this.time
-              break
-            }
+            else if (this.measureEndedAt !== undefined) break
           } else if ((this.options.schedule ?? []).every((s) => s.at <= this.time)) this.startLiveness()
         }
       }
