@@ -7,13 +7,15 @@
  * when every run kept every invariant (or, for a negative scenario, when the checkers caught the
  * conflict it provokes), 1 otherwise, 2 for a usage error.
  */
+import { runPool } from './campaign-pool.js'
 import { GROUP_SCENARIOS, groupScenarioByName } from './groups/group-scenarios.js'
+import { describePool, poolFigures } from './pool-figures.js'
 import { runCampaign, runGroupCampaign } from './run.js'
 import { SCENARIOS, scenarioByName } from './scenarios.js'
 
 class UsageError extends Error {}
 
-const USAGE = 'usage: pnpm sim -- --scenario NAME [--seeds N] [--seed S] [--f F] [--requests N] [--json] | --list'
+const USAGE = 'usage: pnpm sim -- --scenario NAME [--seeds N] [--seed S] [--f F] [--requests N] [--workers N] [--json] | --list'
 
 function parse(argv: readonly string[]): Map<string, string> {
   const out = new Map<string, string>()
@@ -31,7 +33,7 @@ function parse(argv: readonly string[]): Map<string, string> {
       out.set(name, 'true')
       continue
     }
-    if (!['scenario', 'seeds', 'seed', 'f', 'requests'].includes(name)) throw new UsageError(`unknown option ${raw}`)
+    if (!['scenario', 'seeds', 'seed', 'f', 'requests', 'workers'].includes(name)) throw new UsageError(`unknown option ${raw}`)
     const value = argv[++i]
     if (value === undefined) throw new UsageError(`${raw} needs a value`)
     out.set(name, value)
@@ -46,12 +48,13 @@ function whole(opts: Map<string, string>, name: string, min: number, max: number
   return Number(v)
 }
 
-function main(argv: readonly string[]): number {
+async function main(argv: readonly string[]): Promise<number> {
   let opts: Map<string, string>
   let seeds: number
   let seed: number | undefined
   let f: number
   let requests: number | undefined
+  let workers: number | undefined
   try {
     opts = parse(argv)
     if (opts.has('help')) {
@@ -69,6 +72,7 @@ function main(argv: readonly string[]): number {
     seeds = whole(opts, 'seeds', 1, 1_000_000) ?? 1
     f = whole(opts, 'f', 1, 10) ?? 1
     requests = whole(opts, 'requests', 1, 10_000_000)
+    workers = whole(opts, 'workers', 1, 64)
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`sim: ${err.message}\n${USAGE}`)
@@ -78,7 +82,22 @@ function main(argv: readonly string[]): number {
   }
   const json = opts.has('json')
   const started = Date.now()
-  if (groupScenarioByName(opts.get('scenario') as string) !== undefined) {
+  const group = groupScenarioByName(opts.get('scenario') as string)
+  if (group !== undefined && (workers !== undefined || group.pairedBaseline === true)) {
+    const report = await runPool({ scenario: group.name, seeds, firstSeed: seed ?? 1, f, workers: workers ?? 1, ...(requests !== undefined ? { calls: requests } : {}) })
+    const figures = poolFigures(report)
+    const ok = report.violations.length === 0
+    if (json) console.log(JSON.stringify({ ok, scenario: group.name, f, runs: seeds, firstSeed: seed ?? 1, failingSeeds: report.failingSeeds, violations: report.violations.slice(0, 50), ...figures, wallMs: Date.now() - started }))
+    else {
+      console.log(`scenario ${group.name} f=${f}: ${seeds} seeds from ${seed ?? 1} in ${((Date.now() - started) / 1000).toFixed(1)} s on ${workers ?? 1} worker(s)`)
+      for (const line of describePool(figures)) console.log(`  ${line}`)
+      for (const v of report.violations.slice(0, 5)) console.log(`  seed ${v.seed}: ${v.invariant}: ${v.detail.slice(0, 300)}`)
+      console.log(`  violations ${report.violations.length}${report.failingSeeds.length > 0 ? ` in seeds ${report.failingSeeds.slice(0, 20).join(',')} (replay: --seed ${report.failingSeeds[0]} --seeds 1)` : ''}`)
+      console.log(ok ? 'OK' : 'FAILED')
+    }
+    return ok ? 0 : 1
+  }
+  if (group !== undefined) {
     const g = runGroupCampaign({ scenario: opts.get('scenario') as string, seeds, firstSeed: seed ?? 1, f, ...(requests !== undefined ? { requests } : {}) })
     const ok = g.violations.length === 0
     if (json) console.log(JSON.stringify({ ok, ...g, wallMs: Date.now() - started }))
@@ -129,4 +148,12 @@ function main(argv: readonly string[]): number {
   return ok ? 0 : 1
 }
 
-process.exitCode = main(process.argv.slice(2))
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err: unknown) => {
+    console.error(err)
+    process.exitCode = 1
+  },
+)

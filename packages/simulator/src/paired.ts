@@ -26,6 +26,8 @@ export interface SeedOutcome {
   readonly result: GroupSimulationResult
   /** The same seed without adversaries, when the scenario pairs its runs. */
   readonly baseline: GroupSimulationResult | undefined
+  /** Per adversary: the bytes the correct replicas sent that member in the run without adversaries (it was honest there). */
+  readonly honestTraffic: Readonly<Record<string, { readonly to: number; readonly from: number }>>
   /** The run's own violations and those of the comparison. */
   readonly violations: readonly Violation[]
 }
@@ -41,7 +43,7 @@ export function runGroupSeed(scenario: GroupScenario | string, seed: number, f: 
   const options = s.build({ seed, f, ...(calls !== undefined ? { calls } : {}) })
   const attacked = new GroupSimulation(options)
   const result = attacked.run()
-  if (s.pairedBaseline !== true) return { seed, result, baseline: undefined, violations: result.violations }
+  if (s.pairedBaseline !== true) return { seed, result, baseline: undefined, honestTraffic: {}, violations: result.violations }
   const quiet = new GroupSimulation(withoutAdversaries(options))
   const baseline = quiet.run()
   const violations = [...result.violations]
@@ -49,7 +51,8 @@ export function runGroupSeed(scenario: GroupScenario | string, seed: number, f: 
   if (result.violations.length === 0 && baseline.violations.length === 0) {
     violations.push(...compare(options, result, baseline, attacked, quiet))
   }
-  return { seed, result, baseline, violations }
+  const honestTraffic = Object.fromEntries(Object.keys(result.adversaryTraffic).map((id) => [id, quiet.trafficWith(id)]))
+  return { seed, result, baseline, honestTraffic, violations }
 }
 
 function compare(options: GroupSimulationOptions, r: GroupSimulationResult, b: GroupSimulationResult, attacked: GroupSimulation, quiet: GroupSimulation): Violation[] {

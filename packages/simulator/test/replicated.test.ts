@@ -33,7 +33,8 @@ describe('failure-free replicated call (replicated-basic)', () => {
   })
 })
 
-describe.each(GROUP_SCENARIOS.map((s) => s.name).filter((n) => n !== 'replicated-basic'))('scenario %s', (name) => {
+// The generated adversaries' scenarios run in byzantine-fuzz.test.ts (paired runs, worker threads, a watchdog).
+describe.each(GROUP_SCENARIOS.filter((s) => s.name !== 'replicated-basic' && s.pairedBaseline !== true).map((s) => s.name))('scenario %s', (name) => {
   it(`keeps group consistency, validity and exactly-once over ${Math.max(2, Math.floor(SEEDS / 2))} seeds`, () => {
     const r = runGroupCampaign({ scenario: name, seeds: Math.max(2, Math.floor(SEEDS / 2)) })
     expect(failures(r)).toBe('')
