@@ -5,14 +5,16 @@
  * Rules it keeps (core-agreement's README, "Durable storage"):
  *  - persist before you send: the frames of a Ready leave only after that Ready's `persist` ops
  *    (and every earlier Ready's) are durable;
- *  - one input at a time, in arrival order: inbound frames and ticks are queued and fed to the
- *    voter one by one, so the order in which a replica steps is the order its inputs arrived.
+ *  - one input at a time: inbound frames wait in one line per sender (Inbox) and are fed to the
+ *    voter one by one, a frame of each sender in turn, in arrival order within a sender, with
+ *    a due tick before the next frame; so a peer that floods delays only its own frames.
  *    The host steps on while a write is in flight (LevelStorage coalesces the writes submitted
  *    meanwhile into one synced batch: group commit); each Ready's frames are chained behind its
  *    own `apply`, whose promises resolve in call order, so frames leave in the order produced.
  *    At most `maxPendingWrites` Readies wait for the disk; beyond that inputs wait in the queue
- *    (bounded by `maxQueuedInputs` frames and `maxQueuedInputBytes`; frames past either bound
- *    are dropped and counted, as a network would).
+ *    (bounded per sender by `maxQueuedInputsPerPeer` frames and `maxQueuedInputBytesPerPeer`,
+ *    and in all by `maxQueuedInputs` and `maxQueuedInputBytes`; frames past a bound are dropped
+ *    and counted, as a network would).
  *  - a failed write is final: the host stops feeding the voter, sends nothing more and reports
  *    the error through `onFatal`; the process must restart the replica from disk.
  *
@@ -22,6 +24,7 @@
 import type { PersistOp, Storage } from '@bftrc/core-agreement'
 import { type Transport, toHex } from '@bftrc/crypto'
 import type { Frame, Voter, VoterReady } from '../voter.js'
+import { Inbox } from './inbox.js'
 
 export interface VoterHostInit {
   readonly voter: Voter
@@ -40,6 +43,10 @@ export interface VoterHostInit {
    * 64 MiB (the frame count alone would allow 20 000 frames of the transport's 4 MiB).
    */
   readonly maxQueuedInputBytes?: number
+  /** Inputs one sender may have waiting; its frames beyond it are dropped. Default 4096. */
+  readonly maxQueuedInputsPerPeer?: number
+  /** Bytes one sender may have waiting. Default 16 MiB. */
+  readonly maxQueuedInputBytesPerPeer?: number
   /**
    * Rewrites what the replica sends (tests and the demo's Byzantine replicas): returns the frames
    * actually sent in place of one honest frame. Default: identity.
@@ -146,7 +153,7 @@ export interface VoterHostStatus {
 
 type Input = { readonly kind: 'frame'; readonly from: string; readonly bytes: Uint8Array } | { readonly kind: 'tick' }
 
-const DEFAULTS = { tickIntervalMs: 10, maxPendingWrites: 256, maxQueuedInputs: 20_000, maxQueuedInputBytes: 64 * 1024 * 1024 }
+const DEFAULTS = { tickIntervalMs: 10, maxPendingWrites: 256, maxQueuedInputs: 20_000, maxQueuedInputBytes: 64 * 1024 * 1024, maxQueuedInputsPerPeer: 4096, maxQueuedInputBytesPerPeer: 16 * 1024 * 1024 }
 
 function record(map: ReadonlyMap<string, number>): Record<string, number> {
   return Object.fromEntries([...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
@@ -175,12 +182,8 @@ export class VoterHost {
   private readonly clock: () => number
   private readonly tickIntervalMs: number
   private readonly maxPendingWrites: number
-  private readonly maxQueuedInputs: number
-  private readonly maxQueuedInputBytes: number
-  private queuedBytes = 0
   private readonly init: VoterHostInit
-  private readonly queue: Input[] = []
-  private queueHead = 0
+  private readonly inbox: Inbox
   private tickQueued = false
   private pendingWrites = 0
   private lastWrite: Promise<void> = Promise.resolve()
@@ -200,8 +203,12 @@ export class VoterHost {
     this.clock = init.clock ?? Date.now
     this.tickIntervalMs = init.tickIntervalMs ?? DEFAULTS.tickIntervalMs
     this.maxPendingWrites = init.maxPendingWrites ?? DEFAULTS.maxPendingWrites
-    this.maxQueuedInputs = init.maxQueuedInputs ?? DEFAULTS.maxQueuedInputs
-    this.maxQueuedInputBytes = init.maxQueuedInputBytes ?? DEFAULTS.maxQueuedInputBytes
+    this.inbox = new Inbox({
+      total: init.maxQueuedInputs ?? DEFAULTS.maxQueuedInputs,
+      totalBytes: init.maxQueuedInputBytes ?? DEFAULTS.maxQueuedInputBytes,
+      perSender: init.maxQueuedInputsPerPeer ?? DEFAULTS.maxQueuedInputsPerPeer,
+      perSenderBytes: init.maxQueuedInputBytesPerPeer ?? DEFAULTS.maxQueuedInputBytesPerPeer,
+    })
     this.startedAt = this.clock()
     if (!(this.tickIntervalMs > 0)) throw new RangeError('tickIntervalMs must be positive')
     this.transport.onMessage((from, bytes) => this.enqueue({ kind: 'frame', from, bytes }))
@@ -251,9 +258,7 @@ export class VoterHost {
     this.state = 'stopping'
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
-    this.queue.length = 0
-    this.queueHead = 0
-    this.queuedBytes = 0
+    this.inbox.clear()
     if (!wasNew) {
       if (this.fatalError === undefined) {
         this.voter.persistHeldWrites()
@@ -291,8 +296,8 @@ export class VoterHost {
       startedAt: this.startedAt,
       uptimeMs: this.clock() - this.startedAt,
       pendingWrites: this.pendingWrites,
-      queuedInputs: this.queue.length - this.queueHead,
-      queuedInputBytes: this.queuedBytes,
+      queuedInputs: this.inbox.size,
+      queuedInputBytes: this.inbox.bytes,
       counters: { ...this.counters },
       voterCounters: record(this.voter.counters),
       replicaCounters: record(this.voter.replica.counters),
@@ -312,33 +317,25 @@ export class VoterHost {
     }
     if (input.kind === 'tick') {
       // One tick waiting is enough: a tick only reads the clock.
-      if (this.tickQueued) return
       this.tickQueued = true
-    } else if (this.queue.length - this.queueHead >= this.maxQueuedInputs || this.queuedBytes + input.bytes.length > this.maxQueuedInputBytes) {
+    } else if (!this.inbox.push(input.from, input.bytes)) {
       this.counters.framesInDropped++
       return
-    } else this.queuedBytes += input.bytes.length
-    this.queue.push(input)
+    }
     if (this.state === 'running') this.pump()
   }
 
-  /** Feeds queued inputs to the voter, one at a time, while the disk keeps up. */
+  /** Feeds waiting inputs to the voter, one at a time (a due tick first), while the disk keeps up. */
   private pump(): void {
-    while (this.state === 'running' && this.fatalError === undefined && this.queueHead < this.queue.length && this.pendingWrites < this.maxPendingWrites) {
-      const input = this.queue[this.queueHead] as Input
-      this.queue[this.queueHead] = undefined as unknown as Input
-      this.queueHead++
-      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-        this.queue.splice(0, this.queueHead)
-        this.queueHead = 0
-      }
+    while (this.state === 'running' && this.fatalError === undefined && this.pendingWrites < this.maxPendingWrites) {
       try {
-        if (input.kind === 'tick') {
+        if (this.tickQueued) {
           this.tickQueued = false
           this.counters.ticks++
           this.voter.tick(this.clock())
         } else {
-          this.queuedBytes -= input.bytes.length
+          const input = this.inbox.shift()
+          if (input === undefined) return
           if (this.init.inbound !== undefined && !this.init.inbound(input.from, input.bytes)) {
             this.counters.framesInDropped++
             continue
@@ -424,9 +421,7 @@ export class VoterHost {
     this.fatalError = err
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
-    this.queue.length = 0
-    this.queueHead = 0
-    this.queuedBytes = 0
+    this.inbox.clear()
     this.init.onFatal?.(err)
   }
 }
