@@ -46,6 +46,8 @@ demo and up options:
 chaos options:
   --duration SECONDS   how long the workload runs under faults (${MIN_CHAOS_SECONDS}..86400); default ${DEFAULT_CHAOS_SECONDS}
   --seed N             the fault schedule's seed (0..4294967295); default random, printed (replays the schedule)
+  --fault byzantine:<replica>=<behaviour>   repeatable: a Byzantine replica for the whole run (it takes
+                       one of its group's f fault slots), e.g. --fault byzantine:kv/1=fuzz
   --servers N, --clients N, --lanes N, --data-dir DIR, --keep, --json   as for demo
 
 client commands find the cluster through --data-dir DIR, else $BFTRC_KV_DEMO_DIR, else the folder
@@ -73,6 +75,8 @@ export interface ChaosOptions extends ClusterOptions {
   readonly durationSeconds: number
   /** undefined: drawn at random when the run starts (and printed). */
   readonly seed: number | undefined
+  /** Replicas that are Byzantine for the whole run, and how. */
+  readonly byzantine: ReadonlyMap<string, BehaviourName>
 }
 
 export interface DemoOptions extends ClusterOptions {
@@ -109,7 +113,7 @@ const FLAG_OPTIONS = new Set(['--json', '--no-dashboard', '--keep', '--expect-ab
 const ALLOWED: Record<string, readonly string[]> = {
   demo: ['--servers', '--clients', '--ops', '--data-dir', '--fault', '--json', '--timeout', '--dashboard-port', '--no-dashboard', '--lanes', '--keep'],
   up: ['--servers', '--clients', '--ops', '--data-dir', '--fault', '--json', '--timeout', '--dashboard-port', '--no-dashboard', '--lanes'],
-  chaos: ['--servers', '--clients', '--data-dir', '--json', '--lanes', '--keep', '--duration', '--seed'],
+  chaos: ['--servers', '--clients', '--data-dir', '--json', '--lanes', '--keep', '--duration', '--seed', '--fault'],
   status: ['--data-dir', '--json'],
   get: ['--data-dir', '--json'],
   put: ['--data-dir', '--json'],
@@ -279,12 +283,19 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
       noArgs(0)
       const durationText = one('--duration')
       const seedText = one('--seed')
+      const sizes = { kv: servers, bank: clients }
+      const faults = (options.get('--fault') ?? []).map((s) => parseFault(s, sizes))
+      const timed = faults.find((f) => f.kind !== 'byzantine')
+      // Chaos draws its own crashes and restarts; what the user adds is who lies throughout.
+      if (timed !== undefined) throw new UsageError(`--fault ${timed.text}: chaos takes only byzantine:<replica>=<behaviour> faults (it draws crashes itself)`)
+      checkFaults(faults, sizes)
       return {
         command,
         ...cluster,
         keep: options.has('--keep'),
         durationSeconds: durationText === undefined ? DEFAULT_CHAOS_SECONDS : wholeNumber(durationText, '--duration', MIN_CHAOS_SECONDS, 86_400),
         seed: seedText === undefined ? undefined : wholeNumber(seedText, '--seed', 0, MAX_SEED),
+        byzantine: new Map(faults.flatMap((f) => (f.kind === 'byzantine' ? [[f.replica, f.behaviour] as const] : []))),
       }
     }
     case 'demo':

@@ -13,12 +13,17 @@
  *  - forge:        adds prepares and view changes with corrupted signatures, lies in its
  *                  checkpoints (validly signed, wrong digest), serves garbage state chunks, and
  *                  corrupts the signatures of its inter-group shares.
+ *  - fuzz:         the generative adversary (@bftrc/adversary): beside its honest traffic it
+ *                  sends, every 10 ms, messages of every type of every layer to the other
+ *                  replicas of both groups, validly signed with its own key, with edge-value
+ *                  fields, replays and splices of what it received (see `fuzzer`).
  */
 import { type Frame, decodeInterGroup, encodeInterGroup, isInterGroupFrame, replyShareStatement, requestShareStatement } from '@bftrc/client-agreement'
 import { DEFAULT_LIMITS, type Message, type PrePrepare, type StatementScope, checkpointStatement, decodeMessage, digestOfBatch, encodeMessage, prePrepareStatement } from '@bftrc/core-agreement'
-import { type KeyPair, sha256, signBytes } from '@bftrc/crypto'
+import { type AdversaryFrame, type AdversaryView, GenerativeMember, Prng } from '@bftrc/adversary'
+import { type KeyPair, type Membership, sha256, signBytes } from '@bftrc/crypto'
 
-export const BEHAVIOURS = ['silent', 'wrong-result', 'equivocate', 'forge'] as const
+export const BEHAVIOURS = ['silent', 'wrong-result', 'equivocate', 'forge', 'fuzz'] as const
 export type BehaviourName = (typeof BEHAVIOURS)[number]
 
 export interface ByzantineContext {
@@ -72,7 +77,33 @@ export function isBehaviour(name: string): name is BehaviourName {
   return (BEHAVIOURS as readonly string[]).includes(name)
 }
 
-export function behaviour(name: BehaviourName, ctx: ByzantineContext): Outbound {
+/** The generative adversary on a real process: what the host hooks and a timer need. */
+export interface Fuzzer {
+  readonly outbound: Outbound
+  readonly inbound: (from: string, bytes: Uint8Array) => boolean
+  /** Frames to send now, given where this replica is (its view, last executed, stable checkpoint). */
+  readonly tick: (view: AdversaryView) => readonly AdversaryFrame[]
+  /** Frames generated so far, by kind. */
+  readonly counts: ReadonlyMap<string, number>
+}
+
+export function fuzzer(ctx: ByzantineContext & { readonly membership: Membership; readonly seed: number }): Fuzzer {
+  const member = new GenerativeMember({ membership: ctx.membership, self: ctx.self, keyPair: ctx.keyPair, prng: new Prng(ctx.seed) })
+  return {
+    outbound: (f) => {
+      member.observe(ctx.self, f.bytes)
+      return [f]
+    },
+    inbound: (from, bytes) => {
+      member.observe(from, bytes)
+      return true
+    },
+    tick: (view) => member.tick(view),
+    counts: member.counts,
+  }
+}
+
+export function behaviour(name: Exclude<BehaviourName, 'fuzz'>, ctx: ByzantineContext): Outbound {
   switch (name) {
     case 'silent':
       return () => []

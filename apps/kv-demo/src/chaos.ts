@@ -118,8 +118,14 @@ class ChaosRun {
   ) {
     this.quiet = opts.json && !io.isTTY
     const membership = dir.cluster.membership
-    this.plan = chaosPlan({ seed, durationSeconds: opts.durationSeconds, groups: [...membership.groups.values()].map((g) => ({ name: g.name, members: g.members.map((m) => m.id), maxFaulty: g.f })) })
-    this.sup = new Supervisor(dir.cluster.layout, membership, new Map(), eventPrinter(io, this.started, this.quiet))
+    // A Byzantine replica is one of its group's f faults for the whole run: chaos faults only
+    // the others, and never more than the f slots left.
+    const groups = [...membership.groups.values()].map((g) => {
+      const liars = g.members.filter((m) => opts.byzantine.has(m.id)).length
+      return { name: g.name, members: g.members.map((m) => m.id).filter((id) => !opts.byzantine.has(id)), maxFaulty: Math.max(0, g.f - liars) }
+    })
+    this.plan = chaosPlan({ seed, durationSeconds: opts.durationSeconds, groups })
+    this.sup = new Supervisor(dir.cluster.layout, membership, opts.byzantine, eventPrinter(io, this.started, this.quiet))
     for (const g of membership.groups.keys()) this.maxFaulty[g] = 0
   }
 
@@ -129,7 +135,8 @@ class ChaosRun {
 
   replayCommand(): string {
     const sizes = this.opts.explicitSizes ? ` --servers ${this.opts.servers} --clients ${this.opts.clients}` : ''
-    return `kv-demo chaos --seed ${this.seed} --duration ${this.opts.durationSeconds}${sizes}${this.opts.lanes !== 4 ? ` --lanes ${this.opts.lanes}` : ''}`
+    const liars = [...this.opts.byzantine].map(([id, b]) => ` --fault byzantine:${id}=${b}`).join('')
+    return `kv-demo chaos --seed ${this.seed} --duration ${this.opts.durationSeconds}${sizes}${this.opts.lanes !== 4 ? ` --lanes ${this.opts.lanes}` : ''}${liars}`
   }
 
   async execute(): Promise<ChaosSummary> {

@@ -4,7 +4,7 @@
  *
  *   node dist/replica.js --config DIR/config.json --key DIR/keys/kv-0.key.json
  *                        --data-dir DIR/replicas/kv-0 [--run-dir DIR/run] [--app kv|bank]
- *                        [--byzantine silent|wrong-result|equivocate|forge]
+ *                        [--byzantine silent|wrong-result|equivocate|forge|fuzz]
  *
  * It opens its LevelDB folder (restarting from it when it holds state), runs a Voter with the KV
  * or bank application over libp2p on the addresses of the config, and serves its status as JSON
@@ -15,6 +15,7 @@
  * On SIGTERM or SIGINT it stops cleanly and writes its final status to `<run-dir>/<id>.final.json`.
  * Exit codes: 0 stopped, 1 a fatal error (storage, config, key), 2 bad arguments.
  */
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { type Server, createServer } from 'node:http'
 import { join } from 'node:path'
@@ -24,7 +25,7 @@ import { type VoterHost, openVoterHost } from '@bftrc/client-agreement/node-host
 import { Membership, parseKeyFile } from '@bftrc/crypto'
 import { createLibp2pTransport } from '@bftrc/libp2p-transport'
 import { BankApp } from './bank-app.js'
-import { BEHAVIOURS, type BehaviourName, behaviour, isBehaviour } from './byzantine.js'
+import { BEHAVIOURS, type BehaviourName, behaviour, fuzzer, isBehaviour } from './byzantine.js'
 import { controlHandler } from './control.js'
 import { newControlSecret, readControlSecret, writeControlSecret } from './control-secret.js'
 import { controlSecretPath, label, writeFileAtomic } from './files.js'
@@ -101,6 +102,9 @@ async function main(): Promise<number> {
   const transport = createLibp2pTransport({ membership, keyPair, onError: (err, context) => log(id, `transport ${context}: ${(err as Error).message ?? err}`) })
   const network = new PartitionableTransport(transport, (peer) => peer !== id && membership.member(peer) !== undefined)
   let stopping: Promise<void> | undefined
+  const scope = scopeOf(membership, member.group)
+  const fuzz = args.byzantine === 'fuzz' ? fuzzer({ self: id, group: member.group, keyPair, scope, membership, seed: randomBytes(4).readUInt32LE(0) }) : undefined
+  const rewrite = fuzz?.outbound ?? (args.byzantine !== undefined && args.byzantine !== 'fuzz' ? behaviour(args.byzantine, { self: id, group: member.group, keyPair, scope }) : undefined)
   const { host, restored } = await openVoterHost({
     membership,
     self: id,
@@ -109,12 +113,12 @@ async function main(): Promise<number> {
     dataDir: args.dataDir,
     transport: network,
     config: VOTER_CONFIG,
-    ...outboundHook(args.byzantine !== undefined ? behaviour(args.byzantine, { self: id, group: member.group, keyPair, scope: scopeOf(membership, member.group) }) : undefined, id),
-    ...(process.env.KV_DEMO_TRACE === '1'
+    ...outboundHook(rewrite, id),
+    ...(process.env.KV_DEMO_TRACE === '1' || fuzz !== undefined
       ? {
           inbound: (from: string, bytes: Uint8Array) => {
-            trace(id, `in ${from} ${describe(bytes)}`)
-            return true
+            if (process.env.KV_DEMO_TRACE === '1') trace(id, `in ${from} ${describe(bytes)}`)
+            return fuzz?.inbound(from, bytes) ?? true
           },
         }
       : {}),
@@ -202,6 +206,14 @@ async function main(): Promise<number> {
   }
 
   await host.start()
+  if (fuzz !== undefined) {
+    // The generated messages: every 10 ms, addressed to the replicas of both groups, sent as
+    // this replica (the transport authenticates it; it signs with its own key only).
+    setInterval(() => {
+      const s = host.status()
+      for (const f of fuzz.tick({ view: s.view, lastExecuted: s.lastExecuted, stable: s.stableCheckpoint })) network.send(f.to, f.bytes)
+    }, 10).unref()
+  }
   if (args.runDir !== undefined) {
     mkdirSync(args.runDir, { recursive: true })
     writeFileAtomic(join(args.runDir, `${label(id)}.json`), `${JSON.stringify({ id, pid: process.pid, controlPort: port, startedAt: Date.now(), byzantine: args.byzantine ?? null })}\n`)

@@ -66,17 +66,19 @@ describe('argument parsing', () => {
   })
 
   it('chaos: defaults, options, and its own usage errors', () => {
-    expect(parseArgs(['chaos'])).toEqual({ command: 'chaos', servers: 4, clients: 4, explicitSizes: false, dataDir: undefined, json: false, keep: false, lanes: 4, durationSeconds: 180, seed: undefined })
+    expect(parseArgs(['chaos'])).toEqual({ command: 'chaos', servers: 4, clients: 4, explicitSizes: false, dataDir: undefined, json: false, keep: false, lanes: 4, durationSeconds: 180, seed: undefined, byzantine: new Map() })
+    expect(parseArgs(['chaos', '--fault', 'byzantine:kv/1=fuzz', '--fault', 'byzantine:bank/0=silent'])).toMatchObject({ byzantine: new Map([['kv/1', 'fuzz'], ['bank/0', 'silent']]) })
     expect(parseArgs(['chaos', '--duration', '45', '--seed', '4294967295', '--json', '--keep', '--servers', '7', '--lanes', '2', '--data-dir', '/tmp/x'])).toMatchObject({ durationSeconds: 45, seed: 4294967295, json: true, keep: true, servers: 7, explicitSizes: true, lanes: 2, dataDir: '/tmp/x' })
     const bad: Array<[string[], RegExp]> = [
       [['chaos', '--duration', '19'], /--duration: expected 20..86400, got 19/],
+      [['chaos', '--fault', 'crash:kv/1@3'], /chaos takes only byzantine/],
+      [['chaos', '--fault', 'byzantine:kv/1=fuzz', '--fault', 'byzantine:kv/1=silent'], /already Byzantine/],
       [['chaos', '--duration', '1e3'], /expected a whole number/],
       [['chaos', '--duration'], /--duration needs a value/],
       [['chaos', '--seed', '4294967296'], /--seed: expected 0..4294967295/],
       [['chaos', '--seed', '-1'], /unknown option -1|expected a whole number/],
       [['chaos', '--seed', '0x10'], /expected a whole number/],
       [['chaos', '--seed', '1', '--seed', '2'], /given more than once/],
-      [['chaos', '--fault', 'crash:kv/1@1'], /chaos has no option --fault/],
       [['chaos', '--ops', '5'], /chaos has no option --ops/],
       [['chaos', '--servers', '5'], /3f\+1/],
       [['chaos', 'now'], /unexpected argument "now"/],

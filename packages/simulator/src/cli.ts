@@ -84,7 +84,21 @@ async function main(argv: readonly string[]): Promise<number> {
   const started = Date.now()
   const group = groupScenarioByName(opts.get('scenario') as string)
   if (group !== undefined && (workers !== undefined || group.pairedBaseline === true)) {
-    const report = await runPool({ scenario: group.name, seeds, firstSeed: seed ?? 1, f, workers: workers ?? 1, ...(requests !== undefined ? { calls: requests } : {}) })
+    let done = 0
+    const report = await runPool({
+      scenario: group.name,
+      seeds,
+      firstSeed: seed ?? 1,
+      f,
+      workers: workers ?? 1,
+      ...(requests !== undefined ? { calls: requests } : {}),
+      // Progress on stderr: each failing seed as it comes, and a count now and then.
+      onSeed: (s) => {
+        done++
+        if (s.violations.length > 0) console.error(`seed ${s.seed}: ${s.violations[0]?.invariant}: ${s.violations[0]?.detail.slice(0, 200)}`)
+        if (done % 25 === 0 && !opts.has('quiet')) console.error(`${done}/${seeds} seeds, ${((Date.now() - started) / 1000).toFixed(0)} s`)
+      },
+    })
     const figures = poolFigures(report)
     const ok = report.violations.length === 0
     if (json) console.log(JSON.stringify({ ok, scenario: group.name, f, runs: seeds, firstSeed: seed ?? 1, failingSeeds: report.failingSeeds, violations: report.violations.slice(0, 50), ...figures, wallMs: Date.now() - started }))
