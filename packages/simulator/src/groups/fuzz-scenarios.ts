@@ -1,7 +1,7 @@
 /**
  * The generative adversary against one group and against a caller and a callee group, alongside
- * the ordinary faults: a lossy network, a partition, a crash with a lost disk (so a state
- * transfer), a crash and restart from disk, and an upgrade under load. f members of each group
+ * the ordinary faults: a lossy network, a partition, crashes and restarts from disk (replicas
+ * that fall behind catch up by state transfer), and an upgrade under load. f members of each group
  * run the adversary (the primary in some seeds), and Byzantine plain clients (a listed one and
  * open ones) send requests of every shape. Beside the safety and liveness checkers, every run
  * checks the work per input and the memory of correct replicas; the campaign runs each seed a
@@ -46,19 +46,23 @@ function upgrade(sim: GroupSimulation, group: string, version: string, codeDiges
   return { ...body, signatures: [0, 1].map((i) => signUpgrade(sim.cluster.membership, body, i, sim.cluster.keys.get(`authority/${i}`) as KeyPair)) }
 }
 
-/** The ordinary faults of a group: a partition of one correct replica, a crash that loses the disk, a crash and restart from disk. */
+/**
+ * The ordinary faults of a group: a partition of one correct replica, and two crashes with a
+ * restart from disk (a replica that falls behind catches up by state transfer). No disk is lost:
+ * a replica that forgets what it voted counts as faulty, and f members are faulty already.
+ */
 function ordinaryFaults(prng: Prng, group: string, f: number, faulty: ReadonlyMap<number, Behaviour>): GroupScheduledAction[] {
   const cut = correctOne(prng, f, faulty)
-  const wiped = correctOne(prng, f, faulty, [cut])
-  const restarted = correctOne(prng, f, faulty, [wiped])
+  const crashed = correctOne(prng, f, faulty, [cut])
+  const restarted = correctOne(prng, f, faulty, [crashed])
   const cutAt = prng.int(200, 1_500)
-  const wipeAt = prng.int(1_500, 3_000)
+  const crashAt = prng.int(1_500, 3_000)
   const restartAt = prng.int(3_500, 4_500)
   return [
     { at: cutAt, run: (s) => s.network.partition([`${group}/${cut}`], s.nodes.filter((x) => x.id !== `${group}/${cut}`).map((x) => x.id)) },
     { at: cutAt + prng.int(500, 1_500), run: (s) => s.network.heal() },
-    { at: wipeAt, run: (s) => s.crash(`${group}/${wiped}`, true) },
-    { at: wipeAt + prng.int(300, 900), run: (s) => s.restart(`${group}/${wiped}`) },
+    { at: crashAt, run: (s) => s.crash(`${group}/${crashed}`) },
+    { at: crashAt + prng.int(300, 900), run: (s) => s.restart(`${group}/${crashed}`) },
     { at: restartAt, run: (s) => s.crash(`${group}/${restarted}`) },
     { at: restartAt + prng.int(200, 600), run: (s) => s.restart(`${group}/${restarted}`) },
   ]
@@ -75,7 +79,7 @@ function clientsOf(group: string, prefix: string, requests: number): PlainClient
 export const FUZZ_SCENARIOS: readonly GroupScenario[] = [
   {
     name: 'byzantine-fuzz',
-    description: 'one group: f members run the generative adversary (every message type, edge values, replays, splices, other groups\' statements) and Byzantine clients send requests of every shape, beside a partition, a crash losing the disk (state transfer), a restart and an upgrade under load',
+    description: 'one group: f members run the generative adversary (every message type, edge values, replays, splices, other groups\' statements) and Byzantine clients send requests of every shape, beside a partition, crashes and restarts (state transfers) and an upgrade under load',
     pairedBaseline: true,
     build: (p: GroupScenarioParams): GroupSimulationOptions => {
       const prng = new Prng(p.seed ^ 0xf022)
@@ -100,7 +104,7 @@ export const FUZZ_SCENARIOS: readonly GroupScenario[] = [
   },
   {
     name: 'replicated-byzantine-fuzz',
-    description: 'a caller and a callee group with f generative adversaries in each (inter-group shares and ordered events included) and Byzantine clients of both, beside partitions, crashes losing the disk, restarts and an upgrade of the caller under load',
+    description: 'a caller and a callee group with f generative adversaries in each (inter-group shares and ordered events included) and Byzantine clients of both, beside partitions, crashes and restarts (state transfers) and an upgrade of the caller under load',
     pairedBaseline: true,
     build: (p: GroupScenarioParams): GroupSimulationOptions => {
       const prng = new Prng(p.seed ^ 0xf023)
