@@ -21,6 +21,7 @@ import {
   type ReplicaEvent,
   type ExecutedBatch,
   AnswerBudget,
+  FULL_RESULT_BYTES,
   encodeMessageOnce,
   resolveConfig,
   primaryOf,
@@ -378,7 +379,7 @@ export class Voter {
       case 'send-reply': {
         const caller = this.groupOf(e.caller)
         const to = e.route !== undefined ? (caller.members[primaryOf(caller, e.route)] as { id: string }).id : this.believedPrimary(caller)
-        return this.sendReplyShare(e.caller, e.k, e.result, to, e.k % this.group.n === this.replica.index)
+        return this.sendReplyShare(e.caller, e.k, e.result, to, e.k % this.group.n === this.replica.index || e.result.length <= FULL_RESULT_BYTES)
       }
       case 'rejected':
         return this.count(`rejected.${e.code}`)

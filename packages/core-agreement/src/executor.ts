@@ -62,3 +62,11 @@ export interface ProposalValidator {
 export function errorResult(message: string): Uint8Array {
   return new TextEncoder().encode(`error: ${message}`)
 }
+
+/**
+ * Results up to this many bytes go in full in every replica's reply; larger ones in full from one
+ * designated replica only (the others send the digest), as PBFT's digest replies do. A digest
+ * saves nothing on a small result, and a full one from everyone means a faulty or lagging
+ * designated replica costs the client nothing.
+ */
+export const FULL_RESULT_BYTES = 1024

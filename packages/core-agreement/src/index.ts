@@ -20,7 +20,7 @@ export {
 export { Client, type ClientInit, type ClientConfig, type CompletedRequest, ClientBusyError, DEFAULT_CLIENT_CONFIG } from './client.js'
 export { type ReplicaConfig, DEFAULT_CONFIG, resolveConfig, ConfigurationError } from './config.js'
 export { type MessageLimits, DEFAULT_LIMITS } from './limits.js'
-export { type Executor, type ExecutionContext, type BatchContext, type ProposalValidator, errorResult } from './executor.js'
+export { type Executor, type ExecutionContext, type BatchContext, type ProposalValidator, errorResult, FULL_RESULT_BYTES } from './executor.js'
 export { type Storage, type PersistOp, type PersistedState, type PersistedEntry, type PersistedCheckpoint, MemoryStorage } from './storage.js'
 export type { Ready, Outbound, ExecutedBatch, ExecutedRequest, ReplicaEvent } from './ready.js'
 export {

@@ -30,7 +30,7 @@ import {
 } from '@bftrc/crypto'
 import { ClientTable, type ClientTableLimits, refusalResult } from './client-table.js'
 import { type ReplicaConfig, resolveConfig } from './config.js'
-import { type Executor, type ProposalValidator, errorResult } from './executor.js'
+import { FULL_RESULT_BYTES, type Executor, type ProposalValidator, errorResult } from './executor.js'
 import { AnswerBudget } from './answer-budget.js'
 import { FairQueue } from './fair-queue.js'
 import { LogEntry } from './log.js'
@@ -120,6 +120,8 @@ export interface ReplicaStatus {
   readonly lastExecuted: number
   readonly stableCheckpoint: number
   readonly logEntries: number
+  /** Slots above the last executed one that hold a pre-prepare: ordered work not executed yet. */
+  readonly unexecutedSlots: number
   readonly queued: number
   readonly pending: number
   readonly proposalsWaiting: number
@@ -357,6 +359,7 @@ export class Replica {
       lastExecuted: this.lastExecuted,
       stableCheckpoint: this.stable.seq,
       logEntries: this.log.size,
+      unexecutedSlots: this.unexecutedSlots(),
       queued: this.queue.size,
       pending: this.pending.size,
       proposalsWaiting: this.proposalQueue.size + this.pendingProposals.size,
@@ -462,6 +465,12 @@ export class Replica {
   private outsideWindow(seq: number): void {
     if (seq > this.stable.seq + this.config.logWindow) this.statusWanted = true
     this.drop('outside-window')
+  }
+
+  private unexecutedSlots(): number {
+    let n = 0
+    for (const [seq, e] of this.log) if (seq > this.lastExecuted && e.prePrepare !== undefined) n++
+    return n
   }
 
   private hasWork(): boolean {
@@ -1027,8 +1036,8 @@ export class Replica {
       this.clientTable.record(r.client, { timestamp: r.timestamp, requestDigest: requestDigest(this.ctx.scope, r), result, resultDigest })
       executed.push({ client: r.client, timestamp: r.timestamp, resultDigest })
       if (!this.restoring) {
-        const designated = r.timestamp % this.group.n === this.index
-        const reply: Reply = { t: 'reply', view: this.view, timestamp: r.timestamp, readOnly: false, resultDigest, ...(designated ? { result } : {}) }
+        const full = r.timestamp % this.group.n === this.index || result.length <= FULL_RESULT_BYTES
+        const reply: Reply = { t: 'reply', view: this.view, timestamp: r.timestamp, readOnly: false, resultDigest, ...(full ? { result } : {}) }
         this.send(r.client, reply)
       }
     }

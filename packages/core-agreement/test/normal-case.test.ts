@@ -1,7 +1,15 @@
 import { sha256 } from '@bftrc/crypto'
 import { describe, expect, it } from 'vitest'
-import type { PrePrepare, Reply } from '../src/index.js'
-import { EVENTS, Harness, any, both, from, hex, is, not, to } from './harness.js'
+import { type ExecutionContext, FULL_RESULT_BYTES, type PrePrepare, type Reply } from '../src/index.js'
+import { ChainExecutor, EVENTS, Harness, any, both, from, hex, is, not, to } from './harness.js'
+
+/** The chain executor with results one byte over FULL_RESULT_BYTES (so replies carry digests). */
+class LargeResults extends ChainExecutor {
+  override execute(op: Uint8Array, ctx: ExecutionContext): Uint8Array {
+    super.execute(op, ctx)
+    return new Uint8Array(FULL_RESULT_BYTES + 1).fill(this.count & 0xff)
+  }
+}
 
 describe('normal case', () => {
   it('a request commits in order at every replica and the client accepts the result', () => {
@@ -28,9 +36,19 @@ describe('normal case', () => {
     expect(h.sentByType()).toEqual({ request: 1, 'pre-prepare': 3, prepare: 9, commit: 12, reply: 4 })
     // The primary never prepares; every backup prepares to every other replica.
     expect(h.sentOf('prepare', from('g/0'))).toHaveLength(0)
-    // One designated replica sends the full result, the others only its digest.
+    // A small result goes in full in every reply (a digest would save nothing).
+    const replies = h.sentOf('reply').map((f) => f.message as Reply)
+    expect(replies.filter((r) => r.result !== undefined)).toHaveLength(4)
+    expect(new Set(replies.map((r) => hex(r.resultDigest))).size).toBe(1)
+  })
+
+  it('a result over FULL_RESULT_BYTES goes in full from one designated replica, as a digest from the others', () => {
+    const h = new Harness({ executor: () => new LargeResults() })
+    h.invoke('c0', 'put x 1')
+    h.deliverAll()
     const replies = h.sentOf('reply').map((f) => f.message as Reply)
     expect(replies.filter((r) => r.result !== undefined)).toHaveLength(1)
+    expect(replies.find((r) => r.result !== undefined)?.result?.length).toBe(FULL_RESULT_BYTES + 1)
     expect(new Set(replies.map((r) => hex(r.resultDigest))).size).toBe(1)
   })
 
@@ -57,7 +75,7 @@ describe('normal case', () => {
 
   describe('the client', () => {
     it('accepts f+1 matching replies with one full result, not fewer', () => {
-      const h = new Harness()
+      const h = new Harness({ executor: () => new LargeResults() })
       h.invoke('c0', 'put x 1')
       h.deliverAll(not(is('reply')))
       const replies = h.queue.filter(is('reply'))

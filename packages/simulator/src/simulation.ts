@@ -364,11 +364,20 @@ export class Simulation {
     return this.replicas.filter((n) => n.correct).flatMap((n) => n.instances.filter((i) => i.replica !== undefined))
   }
 
+  /**
+   * Every correct replica up is at one sequence number with one state digest, and those taking
+   * part in a view have no ordered slot left to execute (replicas restarted together may agree on
+   * a prefix while a slot they all prepared still waits to be committed again).
+   */
   private converged(): boolean {
     const live = this.correctUp()
     if (live.length === 0) return true
     const first = live[0]?.replica?.status().lastExecuted
     if (!live.every((i) => i.replica?.status().lastExecuted === first)) return false
+    if (!live.every((i) => !(i.replica as Replica).status().active || (i.replica as Replica).status().unexecutedSlots === 0)) return false
+    // What clients saw acknowledged is executed everywhere (after a restart of every replica, a
+    // slot they all prepared may still wait for its commits or for the next view to re-issue it).
+    if (!live.every((i) => i.executor.count >= this.orderedCompleted)) return false
     const digests = new Set(live.map((i) => Buffer.from((i.replica as Replica).stateDigest()).toString('hex')))
     return digests.size === 1
   }

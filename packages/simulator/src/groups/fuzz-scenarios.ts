@@ -68,11 +68,16 @@ function ordinaryFaults(prng: Prng, group: string, f: number, faulty: ReadonlyMa
   ]
 }
 
+/**
+ * Plain clients of a group: three listed and one open during the whole run, and three listed ones
+ * that make up the measured workload (a longer one than a handful of requests, so that the
+ * comparison with and without adversaries is about throughput and latency, not one request).
+ */
 function clientsOf(group: string, prefix: string, requests: number): PlainClientSpec[] {
   return [
     ...[0, 1, 2].map((i) => ({ id: `${prefix}c${i}`, group, requests, readOnlyRatio: 0.2 })),
     { id: `${prefix}o0`, group, requests, open: true },
-    ...[0, 1].map((i) => ({ id: `${prefix}m${i}`, group, requests, measured: true })),
+    ...[0, 1, 2].map((i) => ({ id: `${prefix}m${i}`, group, requests: 2 * requests, measured: true })),
   ]
 }
 
@@ -121,7 +126,7 @@ export const FUZZ_SCENARIOS: readonly GroupScenario[] = [
         drivers: ['client'],
         clients: [...clientsOf('server', 's', 4), ...clientsOf('client', 'd', 3)],
         byzantineClients: [{ group: 'server' }, { group: 'client', listed: 'evil' }],
-        measure: { driverCalls: 8 },
+        measure: { driverCalls: 16 },
         faults: MILD,
         safetyDuration: 6_000,
         livenessTimeout: 120_000,

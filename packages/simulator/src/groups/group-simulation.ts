@@ -539,6 +539,8 @@ export class GroupSimulation {
       if (live.length === 0) continue
       const exec = new Set(live.map((n) => n.voter?.replica.status().lastExecuted))
       if (exec.size !== 1) return false
+      // No ordered slot left to execute (see Simulation.converged).
+      if (!live.every((n) => n.voter?.replica.status().active === false || n.voter?.replica.status().unexecutedSlots === 0)) return false
       const digests = new Set(live.map((n) => Buffer.from((n.voter as Voter).stateDigest()).toString('hex')))
       if (digests.size !== 1) return false
     }
