@@ -1523,6 +1523,10 @@ export class Replica {
     // If none comes (every replica restarted), the timer moves the group on to the next view.
     this.active = state.view === 0
     if (!this.active) this.viewChangeDeadline = this.now + this.viewChangeTimeout
+    // Announce ourselves at the first tick rather than a STATUS interval later: the answers bring
+    // the NEW-VIEW and whatever was decided while we were down. A restarted primary of the
+    // current view orders nothing until then.
+    this.statusWanted = true
     for (const pe of state.entries) this.restoreEntry(pe)
     this.executeInOrder()
     for (const seq of this.log.keys()) if (seq > this.lastAssigned) this.lastAssigned = seq

@@ -138,6 +138,27 @@ describe('restart from storage', () => {
     h.runUntil(() => h.completed('c1').length === 1 && h.replica('g/2').status().lastExecuted === 2, 20_000)
   })
 
+  it('a restarted replica asks for what it missed at its first tick: a restarted primary orders again within a round trip', () => {
+    const h = new Harness()
+    h.isolate('g/0')
+    h.invoke('c0', 'a')
+    h.runUntil(() => h.completed('c0').length === 1)
+    expect(h.replica('g/1').status()).toMatchObject({ view: 1, active: true, primary: 1 })
+    h.tick(1_000) // well past a STATUS interval: the restart, not the heartbeat, sends the STATUS
+    h.deliverAll()
+    h.crash('g/1')
+    const r = h.restart('g/1')
+    expect(r.status()).toMatchObject({ view: 1, active: false })
+    const statusBefore = h.sentOf('status', from('g/1')).length
+    h.tick(1)
+    expect(h.sentOf('status', from('g/1')).length).toBeGreaterThan(statusBefore)
+    h.deliverAll()
+    expect(h.replica('g/1').status()).toMatchObject({ view: 1, active: true })
+    h.invoke('c0', 'b') // c0 knows view 1 from its first reply
+    h.deliverAll()
+    expect(h.completed('c0').length).toBe(2)
+  })
+
   it('a primary restarted in its own view keeps the slots it assigned after the NEW-VIEW (never re-assigns them)', () => {
     const h = new Harness()
     h.isolate('g/0')
