@@ -7,7 +7,7 @@
  */
 import { encode, generateCluster } from '@bftrc/crypto'
 import { describe, expect, it } from 'vitest'
-import { type AppContext, type Effect, GroupExecutor, type GroupApp, Voter, type WorkflowContext, encodeEvent } from '../src/index.js'
+import { type AppContext, type Effect, GroupExecutor, type GroupApp, Voter, type WorkflowContext } from '../src/index.js'
 
 const LIMITS = { callWindow: 4, maxQueuedCalls: 2, maxTimers: 2, maxWorkflows: 16, maxOpBytes: 1024 }
 const bytes = (s: string) => new TextEncoder().encode(s)

@@ -11,7 +11,7 @@
 import { type Group, type KeyPair, type Membership, peerIdOf, sha256, signBytes } from '@bftrc/crypto'
 import { DEFAULT_LIMITS, type MessageLimits } from './limits.js'
 import { type Message, type Reply, type Request, type StatementScope, tryDecodeMessage, requestDigest } from './messages.js'
-import { equalBytes, primaryOf, scopeOf } from './proofs.js'
+import { equalBytes, scopeOf } from './proofs.js'
 import type { Outbound } from './ready.js'
 
 export interface ClientConfig {
@@ -47,11 +47,6 @@ export interface ClientInit {
   readonly firstTimestamp: number
   readonly now?: number
   readonly config?: Partial<ClientConfig>
-  /**
-   * The group's current view, when the host knows it (a client started together with a fresh
-   * group knows it is 0). Without it the client's first request goes to every replica.
-   */
-  readonly view?: number
 }
 
 export interface CompletedRequest {
@@ -94,13 +89,6 @@ export class Client {
   private readonly open: boolean
   private now: number
   private view = 0
-  /**
-   * Whether f+1 replicas have told this client their view yet. Until then it cannot know which
-   * replica is primary (the group may have changed view many times, and view 0's primary may be
-   * the faulty one), so it sends to every replica: backups relay to the primary, as for a
-   * retransmission, rather than the request waiting a whole timeout at a replica that drops it.
-   */
-  private viewKnown = false
   private nextTimestamp: number
   private outstanding: Outstanding | undefined
   /** Smoothed latency of ordered requests answered without a retransmission (ms). */
@@ -122,10 +110,6 @@ export class Client {
     if (listed !== undefined && !equalBytes(listed.publicKey, init.keyPair.publicKey)) throw new Error(`key of ${init.id} differs from the membership's`)
     this.nextTimestamp = init.firstTimestamp
     this.now = init.now ?? 0
-    if (init.view !== undefined) {
-      this.view = init.view
-      this.viewKnown = true
-    }
   }
 
   get busy(): boolean {
@@ -141,8 +125,10 @@ export class Client {
     const request = this.makeRequest(op, readOnly)
     const timeout = readOnly ? this.config.retransmitTimeout : this.orderedTimeout()
     this.outstanding = { request, op, invokedAt: this.now, deadline: this.now + timeout, timeout, fellBack: false, retransmitted: false, digestsAgreedAt: undefined, askedForResult: false, replies: new Map() }
-    if (readOnly || !this.viewKnown) this.broadcast(request)
-    else this.messages.push({ to: this.primaryId(), message: { t: 'request', request } })
+    // Every replica gets every request: the backups then know what the primary has to order and
+    // replace it when it is slow to (see OrderingMonitor), and no request waits on a primary
+    // that is faulty or that the client wrongly believes current.
+    this.broadcast(request)
     return request.timestamp
   }
 
@@ -186,8 +172,7 @@ export class Client {
       o.request = this.makeRequest(o.op, false)
       o.fellBack = true
       o.replies.clear()
-      if (this.viewKnown) this.messages.push({ to: this.primaryId(), message: { t: 'request', request: o.request } })
-      else this.broadcast(o.request)
+      this.broadcast(o.request)
       o.timeout = this.orderedTimeout()
     } else {
       this.count('retransmit')
@@ -221,10 +206,6 @@ export class Client {
     return { ...body, signature: signBytes(this.keyPair, requestDigest(this.scope, body)) }
   }
 
-  private primaryId(): string {
-    return (this.group.members[primaryOf(this.group, this.view)] as { id: string }).id
-  }
-
   private broadcast(request: Request): void {
     const message: Message = { t: 'request', request }
     for (const m of this.group.members) this.messages.push({ to: m.id, message })
@@ -252,7 +233,6 @@ export class Client {
       const views = list.map((r) => r.view).sort((a, b) => b - a)
       const view = views[this.group.weakQuorum - 1] ?? this.view
       if (view > this.view) this.view = view
-      this.viewKnown = true
       if (!o.request.readOnly && !o.retransmitted) {
         const sample = this.now - o.invokedAt
         this.smoothedLatency = this.smoothedLatency === undefined ? sample : this.smoothedLatency + (sample - this.smoothedLatency) / 8

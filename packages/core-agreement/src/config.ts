@@ -33,6 +33,12 @@ export interface ReplicaConfig {
   readonly idleStatusInterval: number
   /** How far a batch stamp may lead the backup's clock, and (for fresh batches) lag it. */
   readonly maxClockSkew: number
+  /**
+   * The fixed part of the time a backup gives the primary to order what the backup saw (the rest
+   * is four measured prepare rounds; see OrderingMonitor). A primary that takes longer, twice in a
+   * row for one request, while it had room to order, is replaced.
+   */
+  readonly orderingSlack: number
   /** First view-change timeout; doubles with each successive view change. */
   readonly viewChangeTimeout: number
   /** Upper bound of the doubled view-change timeout. */
@@ -61,6 +67,7 @@ export const DEFAULT_CONFIG: ReplicaConfig = {
   statusInterval: 150,
   idleStatusInterval: 2_000,
   maxClockSkew: 10_000,
+  orderingSlack: 50,
   viewChangeTimeout: 1_000,
   maxViewChangeTimeout: 30_000,
   stateTransferTimeout: 500,

@@ -19,6 +19,7 @@ export {
 } from './merkle.js'
 export { Client, type ClientInit, type ClientConfig, type CompletedRequest, ClientBusyError, DEFAULT_CLIENT_CONFIG } from './client.js'
 export { type ReplicaConfig, DEFAULT_CONFIG, resolveConfig, ConfigurationError } from './config.js'
+export { OrderingMonitor, ROUND_FACTOR } from './ordering-monitor.js'
 export { type MessageLimits, DEFAULT_LIMITS } from './limits.js'
 export { type Executor, type ExecutionContext, type BatchContext, type ProposalValidator, errorResult, FULL_RESULT_BYTES } from './executor.js'
 export { type Storage, type PersistOp, type PersistedState, type PersistedEntry, type PersistedCheckpoint, MemoryStorage } from './storage.js'

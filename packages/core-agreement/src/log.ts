@@ -22,6 +22,8 @@ export class LogEntry {
   readonly commits = new Map<number, Vote>()
   prepared = false
   committed = false
+  /** When we accepted the pre-prepare from the primary (to measure the prepare round); not for re-issued slots. */
+  acceptedAt: number | undefined
   /** Our own prepare for (view, seq), kept to resend it to a peer that missed it. */
   ownPrepare: Prepare | undefined
   sentCommit = false
@@ -41,6 +43,7 @@ export class LogEntry {
     this.view = -1
     this.prePrepare = undefined
     this.digest = undefined
+    this.acceptedAt = undefined
     this.prepared = false
     this.ownPrepare = undefined
     this.sentCommit = false

@@ -34,6 +34,7 @@ import { FULL_RESULT_BYTES, type Executor, type ProposalValidator, errorResult }
 import { AnswerBudget } from './answer-budget.js'
 import { FairQueue } from './fair-queue.js'
 import { LogEntry } from './log.js'
+import { OrderingMonitor } from './ordering-monitor.js'
 import {
   type Checkpoint,
   type CheckpointProof,
@@ -175,6 +176,8 @@ export class Replica {
   private readonly inFlight = new Map<string, { readonly timestamp: number; readonly seq: number }>()
   // Backup: requests received directly from clients and not yet executed (they arm the view-change timer).
   private readonly pending = new Map<string, Request>()
+  /** Backup: how long the primary takes to order what we saw and proposed (see OrderingMonitor). */
+  private readonly monitor: OrderingMonitor
   private readonly verifiedRequests = new Set<string>()
   /** Bytes each recipient may still be sent in answers (see `answer`). */
   private readonly answerBudget: AnswerBudget
@@ -239,6 +242,7 @@ export class Replica {
     this.now = init.now ?? 0
     this.peers = this.group.members.filter((m) => m.index !== this.index).map((m) => m.id)
     this.viewChangeTimeout = this.config.viewChangeTimeout
+    this.monitor = new OrderingMonitor(this.config.orderingSlack, this.config.viewChangeTimeout)
     this.lastStatusSent = this.now
     this.clientTable = this.newClientTable()
     this.answerBudget = new AnswerBudget(this.config.answerBytesPerSecond)
@@ -326,6 +330,7 @@ export class Replica {
       }
       this.resendPendingProposals()
     }
+    this.watchPrimary()
     this.driveStateTransfer()
   }
 
@@ -568,13 +573,18 @@ export class Replica {
       return
     }
     if (!fromClient) return this.drop('not-primary')
-    // A client retransmitted to everyone: relay to the primary and watch that it gets ordered.
+    // Clients send every request to every replica: the primary orders it, the backups watch that
+    // it does so in time (see watchPrimary). A second copy is the client's retransmission: it has
+    // waited a whole timeout, so we hand the request to the primary ourselves.
     const waiting = this.pending.get(r.client)
-    if (waiting === undefined || waiting.timestamp < r.timestamp) {
-      if (waiting === undefined && this.pending.size >= this.config.maxPendingRequests) return this.drop('pending-full')
-      this.pending.set(r.client, r)
+    if (waiting !== undefined && waiting.timestamp >= r.timestamp) {
+      if (this.active && waiting.timestamp === r.timestamp) this.send(this.primaryId(), { t: 'request', request: waiting })
+      this.armViewChangeTimer()
+      return
     }
-    if (this.active) this.send(this.primaryId(), { t: 'request', request: r })
+    if (waiting === undefined && this.pending.size >= this.config.maxPendingRequests) return this.drop('pending-full')
+    this.pending.set(r.client, r)
+    if (this.active) this.monitor.watch(`r:${r.client}`, this.now)
     this.armViewChangeTimer()
   }
 
@@ -689,6 +699,9 @@ export class Replica {
         return false
       }
       this.pendingProposals.set(key, payload)
+      // Watched like a request we saw, unless the primary may hold it back on purpose (a
+      // rate-limited proposal such as a timer tick).
+      if (this.active && this.validator?.minInterval?.(key) === undefined) this.monitor.watch(`p:${key}`, this.now)
     }
     // Changing view, we hand it to the primary of the view the group still decides in, if we
     // know one (see `progressView`); otherwise it waits for our NEW-VIEW.
@@ -761,6 +774,7 @@ export class Replica {
   withdraw(key: string): void {
     this.proposalQueue.delete(key)
     this.pendingProposals.delete(key)
+    this.monitor.unwatch(`p:${key}`)
   }
 
   // ---------------------------------------------------------------- normal case
@@ -802,7 +816,9 @@ export class Replica {
     }
     if (!this.acceptableStamp(pp)) return this.drop('bad-stamp')
     if (pp.seq > this.highestPrePrepareSeen) this.highestPrePrepareSeen = pp.seq
-    this.acceptPrePrepare(e ?? this.entry(pp.seq), pp)
+    const slot = e ?? this.entry(pp.seq)
+    this.acceptPrePrepare(slot, pp)
+    slot.acceptedAt = this.now
   }
 
   /**
@@ -824,11 +840,13 @@ export class Replica {
     e.view = pp.view
     e.prePrepare = pp
     e.digest = digestOfBatch(this.ctx.scope, pp.batch)
+    e.acceptedAt = undefined
     e.prepared = false
     e.sentCommit = false
     e.ownPrepare = undefined
     this.persistEntry(e)
     if (primaryOf(this.group, pp.view) !== this.index) {
+      this.ordered(pp)
       const prepare: Prepare = {
         t: 'prepare',
         view: pp.view,
@@ -926,6 +944,7 @@ export class Replica {
       const prepares = e.matchingPrepares(primaryOf(this.group, e.view))
       if (prepares.length < this.group.quorum - 1) return
       e.prepared = true
+      if (e.acceptedAt !== undefined) this.monitor.sampleRound(this.now - e.acceptedAt)
       const cert: QuorumCertificate = { group: this.group.name, digest: prepareStatement(this.ctx.scope, e.view, e.seq, e.digest as Uint8Array), shares: prepares.slice(0, this.group.quorum - 1) }
       e.preparedProof = { prePrepare: e.prePrepare, prepares: cert }
       this.persistEntry(e)
@@ -984,7 +1003,10 @@ export class Replica {
   /** Forgets a client's requests at or below `r`'s timestamp wherever they wait (ordered now). */
   private settle(r: Request): void {
     const waiting = this.pending.get(r.client)
-    if (waiting !== undefined && waiting.timestamp <= r.timestamp) this.pending.delete(r.client)
+    if (waiting !== undefined && waiting.timestamp <= r.timestamp) {
+      this.pending.delete(r.client)
+      this.monitor.unwatch(`r:${r.client}`)
+    }
     const queued = this.queue.get(r.client)
     if (queued !== undefined && queued.timestamp <= r.timestamp) this.queue.delete(r.client)
     if ((this.inFlight.get(r.client)?.timestamp ?? Number.POSITIVE_INFINITY) <= r.timestamp) this.inFlight.delete(r.client)
@@ -1006,6 +1028,7 @@ export class Replica {
         proposalKeys.push(key)
         this.proposalQueue.delete(key)
         this.pendingProposals.delete(key)
+        this.monitor.unwatch(`p:${key}`)
         this.inFlightProposals.delete(key)
       }
       if (this.executor.halted?.() === undefined) this.executor.executeProposal?.(payload, { seq, stamp })
@@ -1150,7 +1173,13 @@ export class Replica {
       this.answer(to, { t: 'stable', proof: this.stable })
       if (this.ownStableCheckpoint !== undefined) this.answer(to, this.ownStableCheckpoint)
     }
-    if (!this.active) return
+    if (!this.active) {
+      // We are changing view; a peer not past it (restarted, say) counts our view change towards
+      // its f+1 to join, now rather than at our next STATUS.
+      const own = this.viewChanges.get(this.index)
+      if (own !== undefined && own.view === this.view && s.view <= this.view) this.answer(to, own)
+      return
+    }
     // Resend what the peer lacks above its last executed slot: pre-prepares and commits help it
     // whatever view it is in (it can learn committed batches), prepares only in our view.
     // A peer that cannot vote in our view (changing view, perhaps alone, or in another view)
@@ -1191,6 +1220,113 @@ export class Replica {
     this.send(to, message)
   }
 
+
+  // ---------------------------------------------------------------- a slow primary
+
+  /** A pre-prepare of our view reached us (a backup): what it orders no longer waits. */
+  private ordered(pp: PrePrepare): void {
+    if (this.monitor.size === 0) return
+    for (const r of pp.batch.requests) {
+      const waiting = this.pending.get(r.client)
+      if (waiting !== undefined && waiting.timestamp <= r.timestamp) this.monitor.unwatch(`r:${r.client}`)
+    }
+    for (const payload of pp.batch.proposals ?? []) {
+      const key = this.proposalKey(payload)
+      if (key !== undefined) this.monitor.unwatch(`p:${key}`)
+    }
+  }
+
+  /**
+   * Clients, and the events this replica proposed, that a pre-prepare of our view above what we
+   * executed already orders.
+   */
+  private orderedInView(): { clients: Map<string, number>; proposals: Set<string> } {
+    const clients = new Map<string, number>()
+    const proposals = new Set<string>()
+    for (const [seq, e] of this.log) {
+      if (seq <= this.lastExecuted || e.view !== this.view || e.prePrepare === undefined) continue
+      for (const r of e.prePrepare.batch.requests) if (r.timestamp > (clients.get(r.client) ?? -1)) clients.set(r.client, r.timestamp)
+      for (const payload of e.prePrepare.batch.proposals ?? []) {
+        const key = this.proposalKey(payload)
+        if (key !== undefined) proposals.add(key)
+      }
+    }
+    return { clients, proposals }
+  }
+
+  /** A new view: the new primary gets a fresh allowance for everything that still waits. */
+  private watchAllPending(): void {
+    const { clients, proposals } = this.orderedInView()
+    for (const r of this.pending.values()) if ((clients.get(r.client) ?? -1) < r.timestamp) this.monitor.watch(`r:${r.client}`, this.now)
+    for (const key of this.pendingProposals.keys()) {
+      if (!proposals.has(key) && this.validator?.minInterval?.(key) === undefined) this.monitor.watch(`p:${key}`, this.now)
+    }
+  }
+
+  /** Whether a watched entry still waits for the primary to order it (`ordered`: orderedInView, made once per check). */
+  private stillWaiting(key: string, ordered: () => { clients: Map<string, number>; proposals: Set<string> }): boolean {
+    const id = key.slice(2)
+    if (key.startsWith('r:')) {
+      const r = this.pending.get(id)
+      if (r === undefined) return false
+      if (r.timestamp <= this.clientTable.lastTimestamp(id)) {
+        this.pending.delete(id) // executed without our seeing it (a state transfer)
+        return false
+      }
+      return (ordered().clients.get(id) ?? -1) < r.timestamp
+    }
+    return this.pendingProposals.has(id) && !ordered().proposals.has(id)
+  }
+
+  /**
+   * Whether the primary has room to order, as far as we can tell: fewer than pipelineDepth of its
+   * batches unexecuted here, space in the log window, and no slot of the view we lack the
+   * pre-prepare of (we would not know what it orders; STATUS fetches it).
+   */
+  private pipelineRoom(): boolean {
+    let unexecuted = 0
+    let highest = this.lastExecuted
+    for (const [seq, e] of this.log) {
+      if (seq <= this.lastExecuted) continue
+      if (e.view === this.view && e.prePrepare !== undefined) {
+        unexecuted++
+        if (seq > highest) highest = seq
+        continue
+      }
+      for (const v of e.prepares.values()) if (v.view === this.view) return false
+      for (const v of e.commits.values()) if (v.view === this.view) return false
+    }
+    return unexecuted < this.config.pipelineDepth && highest + 1 <= this.stable.seq + this.config.logWindow
+  }
+
+  /**
+   * A backup's watch over the primary's timing (see OrderingMonitor): what waited one allowance
+   * is handed to the primary again, what waited two gets the primary replaced.
+   */
+  private watchPrimary(): void {
+    if (!this.active || this.isPrimary() || this.transferTarget !== undefined || this.monitor.size === 0) return
+    let orderedNow: { clients: Map<string, number>; proposals: Set<string> } | undefined
+    const ordered = () => {
+      orderedNow ??= this.orderedInView()
+      return orderedNow
+    }
+    const due = this.monitor.check(this.now, this.pipelineRoom(), (key) => this.stillWaiting(key, ordered))
+    for (const key of due.remind) {
+      this.count('ordering.reminded')
+      const id = key.slice(2)
+      if (key.startsWith('r:')) {
+        const r = this.pending.get(id)
+        if (r !== undefined) this.send(this.primaryId(), { t: 'request', request: r })
+      } else {
+        const payload = this.pendingProposals.get(id)
+        if (payload !== undefined) this.send(this.primaryId(), { t: 'proposal', payload })
+      }
+    }
+    if (due.late !== undefined) {
+      this.count('ordering.slow-primary')
+      this.suspectPrimary('slow primary')
+    }
+  }
 
   // ---------------------------------------------------------------- view change
 
@@ -1239,6 +1375,7 @@ export class Replica {
       this.persist({ op: 'view', view })
     }
     this.active = false
+    this.monitor.clear()
     this.lastStatusSent = this.now
     const prepared: PreparedProof[] = []
     for (const e of [...this.log.values()].sort((a, b) => a.seq - b.seq)) {
@@ -1381,6 +1518,7 @@ export class Replica {
     }
     this.inFlight.clear()
     this.inFlightProposals.clear()
+    this.monitor.clear()
     if (this.isPrimary()) {
       this.lastAssigned = maxSeq
       this.lastAssignedStamp = maxStamp
@@ -1411,6 +1549,7 @@ export class Replica {
       })
       for (const payload of this.pendingProposals.values()) this.send(this.primaryId(), { t: 'proposal', payload })
       if (this.pending.size > 0 || this.pendingProposals.size > 0) this.armViewChangeTimer()
+      this.watchAllPending()
     }
   }
 
@@ -1423,8 +1562,10 @@ export class Replica {
       const own = this.ownCheckpoints.get(target.proof.seq)
       if (own !== undefined && equalBytes(own.digest, target.proof.digest)) return this.makeStable(target.proof, own.state)
     }
-    // Give the log a chance first: a replica only slightly behind catches up without a snapshot.
-    if (this.fetch === undefined && this.now - target.learnedAt < this.config.statusInterval) return
+    // Give the log a chance first, when it holds every slot up to the target and only commits are
+    // missing: a replica that slightly lags catches up without a snapshot. A slot we lack is one
+    // the quorum that made the target stable has discarded; waiting for it only delays the fetch.
+    if (this.fetch === undefined && this.now - target.learnedAt < this.config.statusInterval && this.logHoldsUpTo(target.proof.seq)) return
     if (this.fetch === undefined || this.fetch.target !== target.proof) {
       const peers = this.group.members.map((m) => m.index).filter((i) => i !== this.index)
       const first = peers[(target.proof.seq / this.config.checkpointInterval + this.index) % peers.length] as number
@@ -1435,6 +1576,12 @@ export class Replica {
     }
     const to = (this.group.members[this.fetch.source] as { id: string }).id
     for (const req of this.fetch.nextRequests(this.now, this.config.stateTransferTimeout)) this.send(to, req)
+  }
+
+  /** Whether every slot above what we executed, up to `seq`, has a pre-prepare in our log. */
+  private logHoldsUpTo(seq: number): boolean {
+    for (let s = this.lastExecuted + 1; s <= seq; s++) if (this.log.get(s)?.prePrepare === undefined) return false
+    return true
   }
 
   private onFetchState(from: number, m: FetchState): void {
@@ -1500,7 +1647,11 @@ export class Replica {
     this.executor.restore(app)
     this.clientTable = clients
     this.lastExecStamp = stamp
-    for (const [client, r] of this.pending) if (r.timestamp <= clients.lastTimestamp(client)) this.pending.delete(client)
+    for (const [client, r] of this.pending) {
+      if (r.timestamp > clients.lastTimestamp(client)) continue
+      this.pending.delete(client)
+      this.monitor.unwatch(`r:${client}`)
+    }
     return true
   }
 

@@ -222,8 +222,6 @@ export class Harness {
         keyPair: this.key(id),
         firstTimestamp: 1,
         now: this.now,
-        // Clients start together with the group, so they know its view is 0.
-        view: 0,
         ...(options.clientConfig !== undefined ? { config: options.clientConfig } : {}),
       })
       this.clientNodes.set(id, { id, client, completed: [] })

@@ -29,11 +29,14 @@ describe('normal case', () => {
     expect(h.converged()).toBe(true)
   })
 
-  it('sends exactly 1 request, 3 pre-prepares, 9 prepares, 12 commits and 4 replies for n = 4', () => {
+  it('sends exactly 4 requests, 3 pre-prepares, 9 prepares, 12 commits and 4 replies for n = 4', () => {
     const h = new Harness()
     h.invoke('c0', 'put x 1')
     h.deliverAll()
-    expect(h.sentByType()).toEqual({ request: 1, 'pre-prepare': 3, prepare: 9, commit: 12, reply: 4 })
+    // The client sends to every replica (the backups watch that the primary orders it), and the
+    // backups relay nothing: the primary has its own copy.
+    expect(h.sentByType()).toEqual({ request: 4, 'pre-prepare': 3, prepare: 9, commit: 12, reply: 4 })
+    expect(h.sentOf('request').map((f) => f.from)).toEqual(['c0', 'c0', 'c0', 'c0'])
     // The primary never prepares; every backup prepares to every other replica.
     expect(h.sentOf('prepare', from('g/0'))).toHaveLength(0)
     // A small result goes in full in every reply (a digest would save nothing).

@@ -61,8 +61,8 @@ export interface Behaviour {
   inbound?(from: string, bytes: Uint8Array): boolean
   /** Called when the replica starts. */
   start?(env: BehaviourEnv): void
-  /** Frames of its own making, on every tick of the host (`view`: where its replica is). */
-  tick?(view: AdversaryView): Frame[]
+  /** Frames of its own making, on every tick of the host (`view`: where its replica is; `now`: the host's clock). */
+  tick?(view: AdversaryView, now: number): Frame[]
 }
 
 /**
@@ -108,6 +108,31 @@ function honest(ctx: AdversaryContext): Frame[] {
 
 function isReplica(id: string): boolean {
   return id.includes('/')
+}
+
+/**
+ * A slow primary (Aardvark's attack): correct in every respect but timing. Its pre-prepares leave
+ * `delayMs` after its replica makes them (released on the host's ticks), so it orders everything,
+ * only late: the longest delay that stays below the backups' suspicion does the most harm. It is
+ * honest until `from` (ms), so that it is still primary when the slowness starts.
+ */
+export function slowPrimary(delayMs: number, from = 0): Behaviour {
+  let now = 0
+  const held: Array<{ at: number; frame: Frame }> = []
+  return {
+    name: `slow-primary-${delayMs}ms`,
+    outbound(ctx) {
+      if (ctx.message?.t !== 'pre-prepare' || !isReplica(ctx.to) || now < from) return honest(ctx)
+      held.push({ at: now + delayMs, frame: { to: ctx.to, bytes: ctx.bytes } })
+      return []
+    },
+    tick(_view, time) {
+      now = time
+      const due: Frame[] = []
+      while (held.length > 0 && (held[0] as { at: number }).at <= now) due.push((held.shift() as { frame: Frame }).frame)
+      return due
+    },
+  }
 }
 
 /** Sends nothing at all (a crashed or mute replica that still receives). */

@@ -171,8 +171,6 @@ export class Simulation {
         keyPair: this.cluster.keys.get(id) as never,
         firstTimestamp: 1,
         now: 0,
-        // Clients start together with the group, so they know its view is 0.
-        view: 0,
         ...(options.clientConfig !== undefined ? { config: options.clientConfig } : {}),
       })
       this.clients.push({ id, client, issued: 0, completed: 0, waitingSince: 0, latencies: [] })

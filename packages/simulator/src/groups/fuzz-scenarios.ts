@@ -17,8 +17,13 @@ import type { GroupScenario, GroupScenarioParams } from './group-scenarios.js'
 import type { GroupScheduledAction, GroupSimulation, GroupSimulationOptions, PlainClientSpec } from './group-simulation.js'
 
 const MILD: NetworkFaults = { dropRate: 0.01, duplicateRate: 0.01, minDelay: 1, maxDelay: 10 }
-/** Frequent checkpoints (state transfers happen), and an answer budget of 1 MiB/s (a sixteenth of the default, so it binds). */
-const CONFIG = { core: { checkpointInterval: 4, logWindow: 8, answerBytesPerSecond: 1024 * 1024 } }
+/**
+ * Frequent checkpoints (state transfers happen), an answer budget of 1 MiB/s (a sixteenth of the
+ * default, so it binds), and an ordering slack for a network of 1-10 ms hops with no disk or CPU
+ * time (the default 50 ms is for real hosts): a faulty primary that orders late is replaced after
+ * about 10 ms plus four prepare rounds.
+ */
+const CONFIG = { core: { checkpointInterval: 4, logWindow: 8, answerBytesPerSecond: 1024 * 1024, orderingSlack: 10 } }
 
 const KV_V2_DIGEST = sha256(new TextEncoder().encode('register-v2 code bundle'))
 const DRIVER_V2_DIGEST = sha256(new TextEncoder().encode('driver-v2 fuzz code bundle'))
@@ -77,7 +82,7 @@ function clientsOf(group: string, prefix: string, requests: number): PlainClient
   return [
     ...[0, 1, 2].map((i) => ({ id: `${prefix}c${i}`, group, requests, readOnlyRatio: 0.2 })),
     { id: `${prefix}o0`, group, requests, open: true },
-    ...[0, 1, 2].map((i) => ({ id: `${prefix}m${i}`, group, requests: 2 * requests, measured: true })),
+    ...[0, 1, 2].map((i) => ({ id: `${prefix}m${i}`, group, requests: 4 * requests, measured: true })),
   ]
 }
 

@@ -11,6 +11,7 @@ import { type KeyPair, sha256 } from '@bftrc/crypto'
 import { DriverApp, DriverAppV2, type DriverMode, RegisterApp, RelayApp } from './apps.js'
 import type { GroupSimulation, GroupSimulationOptions, GroupSpec } from './group-simulation.js'
 import { FUZZ_SCENARIOS } from './fuzz-scenarios.js'
+import { SLOW_PRIMARY_SCENARIOS } from './slow-primary-scenarios.js'
 import { floodShares, forgeShares, withholdReplies, wrongReply } from './share-adversary.js'
 
 export interface GroupScenarioParams {
@@ -292,7 +293,7 @@ export const UPGRADE_SCENARIOS: readonly GroupScenario[] = [
   },
 ]
 
-export const GROUP_SCENARIOS: readonly GroupScenario[] = [...CALL_SCENARIOS, ...UPGRADE_SCENARIOS, ...FUZZ_SCENARIOS]
+export const GROUP_SCENARIOS: readonly GroupScenario[] = [...CALL_SCENARIOS, ...UPGRADE_SCENARIOS, ...FUZZ_SCENARIOS, ...SLOW_PRIMARY_SCENARIOS]
 
 export function groupScenarioByName(name: string): GroupScenario | undefined {
   return GROUP_SCENARIOS.find((s) => s.name === name)

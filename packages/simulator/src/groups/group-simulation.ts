@@ -74,7 +74,15 @@ export interface GroupSimulationOptions {
    * the `measured` clients start and every driver group gets `driverCalls` more calls to make;
    * the result reports how long that took and its request latency (performance isolation).
    */
-  readonly measure?: { readonly driverCalls: number }
+  readonly measure?: {
+    readonly driverCalls: number
+    /**
+     * What the scenario's adversaries may add to each ordering by design (a slow primary below the
+     * backups' ordering allowance): performance isolation then allows this much more per request
+     * (and per ordering a driver's call needs: two, the call and its reply).
+     */
+    readonly delayPerRequest?: number
+  }
 }
 
 /** What the measured workload took (virtual ms), see `GroupSimulationOptions.measure`. */
@@ -498,7 +506,7 @@ export class GroupSimulation {
       if (node.correct) this.recordWork(node, () => 'tick', before, frames)
       if (node.behaviour?.tick !== undefined) {
         const s = node.voter.replica.status()
-        for (const f of node.behaviour.tick({ view: s.view, lastExecuted: s.lastExecuted, stable: s.stableCheckpoint })) {
+        for (const f of node.behaviour.tick({ view: s.view, lastExecuted: s.lastExecuted, stable: s.stableCheckpoint }, this.time)) {
           this.network.send(node.id, f.to, f.bytes, f.type ?? 'generated')
         }
       }
@@ -539,6 +547,15 @@ export class GroupSimulation {
       if (live.length === 0) continue
       const exec = new Set(live.map((n) => n.voter?.replica.status().lastExecuted))
       if (exec.size !== 1) return false
+      // A quorum of them active in one view: a group in the middle of a view change is not settled
+      // (a replica alone in a higher view may stay inactive, so not all of them).
+      const activeIn = new Map<number, number>()
+      for (const n of live) {
+        const st = n.voter?.replica.status()
+        if (st?.active === true) activeIn.set(st.view, (activeIn.get(st.view) ?? 0) + 1)
+      }
+      const quorum = this.cluster.membership.group(g.name)?.quorum ?? 0
+      if (![...activeIn.values()].some((c) => c >= Math.min(quorum, live.length))) return false
       // No ordered slot left to execute (see Simulation.converged).
       if (!live.every((n) => n.voter?.replica.status().active === false || n.voter?.replica.status().unexecutedSlots === 0)) return false
       const digests = new Set(live.map((n) => Buffer.from((n.voter as Voter).stateDigest()).toString('hex')))
