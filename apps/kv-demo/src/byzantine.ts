@@ -17,13 +17,16 @@
  *                  sends, every 10 ms, messages of every type of every layer to the other
  *                  replicas of both groups, validly signed with its own key, with edge-value
  *                  fields, replays and splices of what it received (see `fuzzer`).
+ *  - slow:         correct in every respect but timing: as a primary, it sends each pre-prepare
+ *                  SLOW_DELAY_MS late, below the 1 s view-change timeout (Aardvark's slow
+ *                  primary; see `slowPrimary`). The backups must replace it.
  */
 import { type Frame, decodeInterGroup, encodeInterGroup, isInterGroupFrame, replyShareStatement, requestShareStatement } from '@bftrc/client-agreement'
 import { DEFAULT_LIMITS, type Message, type PrePrepare, type StatementScope, checkpointStatement, decodeMessage, digestOfBatch, encodeMessage, prePrepareStatement } from '@bftrc/core-agreement'
 import { type AdversaryFrame, type AdversaryView, GenerativeMember, Prng } from '@bftrc/adversary'
 import { type KeyPair, type Membership, sha256, signBytes } from '@bftrc/crypto'
 
-export const BEHAVIOURS = ['silent', 'wrong-result', 'equivocate', 'forge', 'fuzz'] as const
+export const BEHAVIOURS = ['silent', 'wrong-result', 'equivocate', 'forge', 'fuzz', 'slow'] as const
 export type BehaviourName = (typeof BEHAVIOURS)[number]
 
 export interface ByzantineContext {
@@ -103,7 +106,33 @@ export function fuzzer(ctx: ByzantineContext & { readonly membership: Membership
   }
 }
 
-export function behaviour(name: Exclude<BehaviourName, 'fuzz'>, ctx: ByzantineContext): Outbound {
+/** How late a `slow` primary sends its pre-prepares: well under the view-change timeout (1 s). */
+export const SLOW_DELAY_MS = 400
+
+/** The slow primary on a real process: the host hook holds its pre-prepares; a timer sends what is due. */
+export interface SlowPrimary {
+  readonly outbound: Outbound
+  /** Held frames whose time has come (`now`: the host's clock in ms). */
+  readonly due: (now: number) => readonly Frame[]
+}
+
+export function slowPrimary(ctx: ByzantineContext, clock: () => number, delayMs = SLOW_DELAY_MS): SlowPrimary {
+  const held: Array<{ readonly at: number; readonly frame: Frame }> = []
+  return {
+    outbound: (f) => {
+      if (core(f)?.t !== 'pre-prepare' || !f.to.startsWith(`${ctx.group}/`)) return [f]
+      held.push({ at: clock() + delayMs, frame: f })
+      return []
+    },
+    due: (now) => {
+      let n = 0
+      while (n < held.length && (held[n] as { at: number }).at <= now) n++
+      return held.splice(0, n).map((h) => h.frame)
+    },
+  }
+}
+
+export function behaviour(name: Exclude<BehaviourName, 'fuzz' | 'slow'>, ctx: ByzantineContext): Outbound {
   switch (name) {
     case 'silent':
       return () => []

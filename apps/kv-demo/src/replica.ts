@@ -4,7 +4,7 @@
  *
  *   node dist/replica.js --config DIR/config.json --key DIR/keys/kv-0.key.json
  *                        --data-dir DIR/replicas/kv-0 [--run-dir DIR/run] [--app kv|bank]
- *                        [--byzantine silent|wrong-result|equivocate|forge|fuzz]
+ *                        [--byzantine silent|wrong-result|equivocate|forge|fuzz|slow]
  *
  * It opens its LevelDB folder (restarting from it when it holds state), runs a Voter with the KV
  * or bank application over libp2p on the addresses of the config, and serves its status as JSON
@@ -25,7 +25,7 @@ import { type VoterHost, openVoterHost } from '@bftrc/client-agreement/node-host
 import { Membership, parseKeyFile } from '@bftrc/crypto'
 import { createLibp2pTransport } from '@bftrc/libp2p-transport'
 import { BankApp } from './bank-app.js'
-import { BEHAVIOURS, type BehaviourName, behaviour, fuzzer, isBehaviour } from './byzantine.js'
+import { BEHAVIOURS, type BehaviourName, behaviour, fuzzer, isBehaviour, slowPrimary } from './byzantine.js'
 import { controlHandler } from './control.js'
 import { newControlSecret, readControlSecret, writeControlSecret } from './control-secret.js'
 import { controlSecretPath, label, writeFileAtomic } from './files.js'
@@ -104,7 +104,9 @@ async function main(): Promise<number> {
   let stopping: Promise<void> | undefined
   const scope = scopeOf(membership, member.group)
   const fuzz = args.byzantine === 'fuzz' ? fuzzer({ self: id, group: member.group, keyPair, scope, membership, seed: randomBytes(4).readUInt32LE(0) }) : undefined
-  const rewrite = fuzz?.outbound ?? (args.byzantine !== undefined && args.byzantine !== 'fuzz' ? behaviour(args.byzantine, { self: id, group: member.group, keyPair, scope }) : undefined)
+  const slow = args.byzantine === 'slow' ? slowPrimary({ self: id, group: member.group, keyPair, scope }, () => Date.now()) : undefined
+  const scripted = args.byzantine !== undefined && args.byzantine !== 'fuzz' && args.byzantine !== 'slow' ? behaviour(args.byzantine, { self: id, group: member.group, keyPair, scope }) : undefined
+  const rewrite = fuzz?.outbound ?? slow?.outbound ?? scripted
   const { host, restored } = await openVoterHost({
     membership,
     self: id,
@@ -212,6 +214,12 @@ async function main(): Promise<number> {
     setInterval(() => {
       const s = host.status()
       for (const f of fuzz.tick({ view: s.view, lastExecuted: s.lastExecuted, stable: s.stableCheckpoint })) network.send(f.to, f.bytes)
+    }, 10).unref()
+  }
+  if (slow !== undefined) {
+    // The pre-prepares it held back, once their delay is over.
+    setInterval(() => {
+      for (const f of slow.due(Date.now())) network.send(f.to, f.bytes)
     }, 10).unref()
   }
   if (args.runDir !== undefined) {

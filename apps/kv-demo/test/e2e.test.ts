@@ -2,7 +2,7 @@
  * End to end: the real multi-process demo (8 replica processes over libp2p on 127.0.0.1, LevelDB
  * folders, the supervisor's plain client): failure-free on a fresh folder; with one Byzantine
  * replica in each group and a crash and restart of another KV replica; with the generative
- * adversary running on a replica of each group; and the first folder
+ * adversary running on a replica of each group; with a slow KV primary; and the first folder
  * reused (every replica restarts from disk and the bank continues its history). Each must end
  * with ok, nothing acknowledged lost, and agreement in both groups.
  */
@@ -75,6 +75,17 @@ describe('the multi-process demo', () => {
     expect(s.groups.kv?.replicas.find((p) => p.id === 'kv/1')?.role).toBe('byzantine:fuzz')
     // The correct replicas saw (and refused) what it generated.
     expect(s.faultsSeen.badMessagesRefused).toBeGreaterThan(10)
+  }, 160_000)
+
+  it('with a slow KV primary (every pre-prepare 400 ms late, under the view-change timeout), replaces it and ends ok', async () => {
+    const r = await demo(['--ops', '6', '--lanes', '2', '--data-dir', join(root, 'slow'), '--timeout', '100', '--fault', 'byzantine:kv/0=slow'], 140_000)
+    expect(r.code, explain(r)).toBe(0)
+    const s = r.summary as Summary
+    expect(s).toMatchObject({ ok: true, ops: 6, lostAcknowledgedWrites: 0 })
+    expect(s.groups.kv?.agree && s.groups.bank?.agree).toBe(true)
+    expect(s.groups.kv?.replicas.find((p) => p.id === 'kv/0')?.role).toBe('byzantine:slow')
+    // The backups replaced it: the KV group left view 0.
+    expect(s.faultsSeen.viewChanges).toBeGreaterThan(0)
   }, 160_000)
 
   it('reuses a data folder: every replica restarts from disk and the bank continues', async () => {

@@ -547,15 +547,17 @@ export class GroupSimulation {
       if (live.length === 0) continue
       const exec = new Set(live.map((n) => n.voter?.replica.status().lastExecuted))
       if (exec.size !== 1) return false
-      // A quorum of them active in one view: a group in the middle of a view change is not settled
-      // (a replica alone in a higher view may stay inactive, so not all of them).
+      // A quorum of the group's running members active in one view (faulty ones included: they
+      // run the real code, and the group's progress counts on them): a group in the middle of a
+      // view change is not settled. Not every correct one: a replica alone in a higher view
+      // (it suspected the primary alone) stays out until the next view change.
       const activeIn = new Map<number, number>()
-      for (const n of live) {
-        const st = n.voter?.replica.status()
+      for (const n of this.nodes) {
+        const st = n.group === g.name ? n.voter?.replica.status() : undefined
         if (st?.active === true) activeIn.set(st.view, (activeIn.get(st.view) ?? 0) + 1)
       }
       const quorum = this.cluster.membership.group(g.name)?.quorum ?? 0
-      if (![...activeIn.values()].some((c) => c >= Math.min(quorum, live.length))) return false
+      if (![...activeIn.values()].some((c) => c >= quorum)) return false
       // No ordered slot left to execute (see Simulation.converged).
       if (!live.every((n) => n.voter?.replica.status().active === false || n.voter?.replica.status().unexecutedSlots === 0)) return false
       const digests = new Set(live.map((n) => Buffer.from((n.voter as Voter).stateDigest()).toString('hex')))
