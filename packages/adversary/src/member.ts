@@ -135,7 +135,7 @@ export class GenerativeMember {
       ['reply', (to) => this.core(to, { t: 'reply', view: this.viewEdge(), timestamp: this.number([1]), readOnly: this.r.chance(0.5), resultDigest: this.digest(), result: this.bytes(64) })],
       ['replay', (to) => this.replay(to)],
       ['splice', (to) => this.splice(to)],
-      ['garbage', (to) => [{ to, bytes: randomBytes(this.r, edgeLength(this.r, 256)), type: 'garbage' }]],
+      ['garbage', (to) => [{ to, bytes: randomBytes(this.r, edgeLength(this.r, 256)), type: 'gen.garbage' }]],
       ['malformed', (to) => this.malformed(to)],
     ]
   }
