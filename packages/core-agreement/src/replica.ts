@@ -212,6 +212,8 @@ export class Replica {
   private progressView: number | undefined
   /** Send STATUS at the next tick, whatever the interval (we learned we are behind). */
   private statusWanted = false
+  /** Our next slot, and since when it has waited behind a later slot that committed (see askIfBlocked). */
+  private blocked: { readonly next: number; readonly since: number } | undefined
 
   // State transfer.
   private transferTarget: { proof: CheckpointProof; learnedAt: number } | undefined
@@ -320,6 +322,7 @@ export class Replica {
     // STATUS: often while waiting for something, rarely (a heartbeat) when idle, so a replica
     // that missed the last batches before the group fell idle still learns it is behind.
     const interval = this.hasWork() || !this.active ? this.config.statusInterval : this.config.idleStatusInterval
+    this.askIfBlocked()
     if (this.statusWanted || this.now - this.lastStatusSent >= interval) {
       this.statusWanted = false
       this.lastStatusSent = this.now
@@ -332,6 +335,34 @@ export class Replica {
     }
     this.watchPrimary()
     this.driveStateTransfer()
+  }
+
+  /**
+   * Asks its peers (STATUS) once its next slot has waited a whole ordering allowance behind a later
+   * slot that committed, and then at most once per allowance. The group decided past that slot, so
+   * what this replica lacks for it (a vote a faulty peer spoiled by sending it another digest, a
+   * lost frame) will not come by itself, and the next STATUS interval may be far off; meanwhile,
+   * with a small log window or a group running on a bare quorum, everyone waits for it.
+   */
+  private askIfBlocked(): void {
+    const next = this.lastExecuted + 1
+    const entry = this.log.get(next)
+    let blocked = false
+    if (entry === undefined || !entry.committed || entry.prePrepare === undefined) {
+      for (const [seq, e] of this.log) {
+        if (seq > next && e.committed) {
+          blocked = true
+          break
+        }
+      }
+    }
+    if (!blocked) {
+      this.blocked = undefined
+      return
+    }
+    if (this.blocked?.next !== next) this.blocked = { next, since: this.now }
+    const wait = this.monitor.allowance()
+    if (this.now - this.blocked.since >= wait && this.now - this.lastStatusSent >= wait) this.statusWanted = true
   }
 
   /**
