@@ -14,11 +14,15 @@
  * space in the log window. A busy primary is not a slow one.
  *
  * Halfway through the allowance the backup hands the entry to the primary itself (the primary may
- * have lost the client's copy, or shed it when its queue was full); once the whole allowance has
- * passed, and at least half of it since that reminder, the primary is slow and the backup asks for
- * a view change. f+1 backups doing so move everyone (see Replica.onViewChange). So a primary
- * delays a request by less than one allowance or loses its view, where before it could delay it
- * by a view-change timeout plus a client's retransmission timeout.
+ * have lost the client's copy, or shed it when its queue was full, or a faulty client sent it to
+ * this backup alone). From then on the backup knows the primary has it, so the primary gets a
+ * whole allowance more, counted from the reminder: only then is it slow, and the backup asks for a
+ * view change. (Half an allowance was too little: the reminder and the pre-prepare each cross the
+ * network once, and a primary with a full pipeline waits for room; on a lossy network with 1–10 ms
+ * delays correct primaries were suspected.) f+1 backups doing so move everyone (see
+ * Replica.onViewChange). So a primary delays a request by less than one and a half allowances or
+ * loses its view, where before it could delay it by a view-change timeout plus a client's
+ * retransmission timeout.
  *
  * Pure bookkeeping: the replica says what it saw, what got ordered, and whether the primary has
  * room; this class says what is due.
@@ -41,7 +45,7 @@ interface Watch {
 export interface Due {
   /** Entries to hand to the primary (half their allowance has passed). */
   readonly remind: string[]
-  /** An entry that waited a whole allowance, half of it since its reminder, with the primary free to order it. */
+  /** An entry that waited a whole allowance since its reminder, with the primary free to order it. */
   readonly late: string | undefined
 }
 
@@ -122,7 +126,7 @@ export class OrderingMonitor {
       const waited = now - Math.max(w.since, this.roomSince)
       // Clocks start in insertion order, so once one is not due, none after it is.
       if (waited < half) break
-      if (w.remindedAt !== undefined && (waited < allowance || now - w.remindedAt < half)) continue
+      if (w.remindedAt !== undefined && now - Math.max(w.remindedAt, this.roomSince) < allowance) continue
       if (!waiting(key)) {
         this.watched.delete(key)
         continue

@@ -24,23 +24,35 @@ describe('OrderingMonitor', () => {
     expect(m.smoothedRound()).toBeUndefined()
   })
 
-  it('reminds once halfway through the allowance, reports the entry late once the whole allowance has passed', () => {
+  it('reminds once halfway through the allowance, reports the entry late once a whole allowance has passed since the reminder', () => {
     const m = new OrderingMonitor(SLACK, CAP)
     m.sampleRound(0)
     m.watch('r:c0', 0)
     expect(m.check(SLACK / 2 - 1, true, always)).toEqual({ remind: [], late: undefined })
     expect(m.check(SLACK / 2, true, always)).toEqual({ remind: ['r:c0'], late: undefined })
-    expect(m.check(SLACK - 1, true, always)).toEqual({ remind: [], late: undefined })
-    expect(m.check(SLACK, true, always)).toEqual({ remind: [], late: 'r:c0' })
+    expect(m.check(SLACK, true, always)).toEqual({ remind: [], late: undefined })
+    expect(m.check(SLACK / 2 + SLACK - 1, true, always)).toEqual({ remind: [], late: undefined })
+    expect(m.check(SLACK / 2 + SLACK, true, always)).toEqual({ remind: [], late: 'r:c0' })
   })
 
-  it('gives the primary half an allowance after a late reminder (our own clock jumped: a paused process)', () => {
+  it('gives the primary a whole allowance after a late reminder (our own clock jumped: a paused process)', () => {
     const m = new OrderingMonitor(SLACK, CAP)
     m.sampleRound(0)
     m.watch('r:c0', 0)
     expect(m.check(10 * SLACK, true, always)).toEqual({ remind: ['r:c0'], late: undefined })
-    expect(m.check(10 * SLACK + SLACK / 2 - 1, true, always)).toEqual({ remind: [], late: undefined })
-    expect(m.check(10 * SLACK + SLACK / 2, true, always)).toEqual({ remind: [], late: 'r:c0' })
+    expect(m.check(11 * SLACK - 1, true, always)).toEqual({ remind: [], late: undefined })
+    expect(m.check(11 * SLACK, true, always)).toEqual({ remind: [], late: 'r:c0' })
+  })
+
+  it('restarts the clock after the reminder when the primary had no room meanwhile', () => {
+    const m = new OrderingMonitor(SLACK, CAP)
+    m.sampleRound(0)
+    m.watch('r:c0', 0)
+    expect(m.check(SLACK / 2, true, always).remind).toEqual(['r:c0'])
+    expect(m.check(SLACK, false, always)).toEqual({ remind: [], late: undefined })
+    expect(m.check(500, true, always)).toEqual({ remind: [], late: undefined })
+    expect(m.check(500 + SLACK - 1, true, always)).toEqual({ remind: [], late: undefined })
+    expect(m.check(500 + SLACK, true, always)).toEqual({ remind: [], late: 'r:c0' })
   })
 
   it('runs the clock only while the primary has room to order', () => {

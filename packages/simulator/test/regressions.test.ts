@@ -59,6 +59,11 @@ const GROUP_REGRESSIONS: ReadonlyArray<{ scenario: string; seeds: readonly numbe
     seeds: [33, 135, 180, 259],
     bug: 'a faulty member spoiled one replica\'s slot with a commit of another digest while the group ran on a bare quorum: everyone waited a STATUS interval for that replica (fixed: a replica whose next slot waits an ordering allowance behind a later committed slot asks at once)',
   },
+  {
+    scenario: 'byzantine-fuzz',
+    seeds: [189, 300],
+    bug: 'a backup reported a correct primary late half an allowance after reminding it of a request a faulty client had sent the backup alone (the reminder and the pre-prepare each cross a lossy network, the primary waited for pipeline room): the backup left the view alone and the group ran on a bare quorum with a faulty member (fixed: a whole allowance after the reminder)',
+  },
 ]
 
 describe.each(GROUP_REGRESSIONS)('regression in $scenario', ({ scenario, seeds, bug }) => {

@@ -19,11 +19,12 @@ const NETWORK: NetworkFaults = { dropRate: 0.01, duplicateRate: 0, minDelay: 1, 
 /** The fixed part of the ordering allowance in these scenarios (see ReplicaConfig.orderingSlack). */
 const SLACK = 10
 /**
- * The most a primary below the allowance can add to a request: the allowance itself, with a
- * prepare round of at most two hops (the others' pre-prepare, then their prepare) and one tick
- * (the backups look at their clocks on ticks).
+ * The most a primary below the allowance can add to a request: one and a half allowances (half
+ * until the backups' reminder, a whole one after it), with a prepare round of at most two hops
+ * (the others' pre-prepare, then their prepare), and one tick (the backups look at their clocks
+ * on ticks).
  */
-export const DELAY_PER_REQUEST = SLACK + ROUND_FACTOR * 2 * NETWORK.maxDelay + 10
+export const DELAY_PER_REQUEST = Math.ceil(1.5 * (SLACK + ROUND_FACTOR * 2 * NETWORK.maxDelay)) + 10
 /** From well within the allowance to far beyond it (the view-change timeout is 1 s). */
 const DELAYS = [2, 5, 10, 20, 30, 45, 60, 100, 300, 1_000, 3_000]
 const CONFIG = { core: { orderingSlack: SLACK } }
